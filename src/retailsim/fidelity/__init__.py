@@ -1,0 +1,1 @@
+"""Fidelity: retail stylised facts, import of real logs, calibration and comparison."""

@@ -1,0 +1,1 @@
+"""The behavioural retail simulator."""

@@ -1,0 +1,218 @@
+"""Customers of one shard: demographics from locale pools and latent behavioural traits.
+
+Traits (the ground truth): purchase rate (gamma ⇒ NBD counts), dropout hazard (gamma ⇒ Pareto/NBD lifetimes),
+basket size, habit strength and favourite products, promotion sensitivity, own-brand affinity, online share
+and department preferences (Dirichlet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from retailsim import schema
+from retailsim.config import BetaTrait, GammaTrait, SimConfig
+from retailsim.generate import reference
+from retailsim.generate.calendar import integrate, invert
+from retailsim.generate.world import World
+from retailsim.rng import stream
+
+SIGNUP_CHANNEL_P = {"store": 0.72, "online": 0.13, "mobile_app": 0.1, "referral": 0.05}
+
+
+def gamma_trait(rng: np.random.Generator, t: GammaTrait, n: int) -> np.ndarray:
+    return rng.gamma(t.shape, t.mean / t.shape, size=n)
+
+
+def beta_trait(rng: np.random.Generator, t: BetaTrait, n: int) -> np.ndarray:
+    return rng.beta(t.mean * t.concentration, (1 - t.mean) * t.concentration, size=n)
+
+
+@dataclass
+class Traits:
+    """Latent behaviour of a set of shoppers (customers of a shard, or anonymous shoppers)."""
+
+    purchase_rate: np.ndarray
+    dropout_rate: np.ndarray
+    basket_lines: np.ndarray
+    habit: np.ndarray
+    promo: np.ndarray
+    private_label: np.ndarray
+    online: np.ndarray
+    dept_pref: np.ndarray  # (n, n_dept), rows sum to 1
+    dept_cum: np.ndarray  # row-wise cumulative of dept_pref
+    favourites: np.ndarray  # (n, k) product indices
+    home_store: np.ndarray  # store index
+
+
+def draw_traits(world: World, rng: np.random.Generator, n: int, home_store: np.ndarray) -> Traits:
+    cc = world.config.customers
+    prods = world.products
+    rate = gamma_trait(rng, cc.purchase_rate, n)
+    dropout = gamma_trait(rng, cc.lifetime_days, n)
+    lines = gamma_trait(rng, cc.basket_lines, n)
+    habit = beta_trait(rng, cc.habit, n)
+    promo = beta_trait(rng, cc.promo_sensitivity, n)
+    pl = beta_trait(rng, cc.private_label_affinity, n)
+    online = beta_trait(rng, cc.online_share, n) if world.stores.is_online.any() else np.zeros(n)
+    alpha = cc.category_concentration * prods.n_dept * prods.dept_share
+    g = rng.gamma(np.broadcast_to(alpha, (n, prods.n_dept)))
+    g = np.maximum(g, 1e-12)
+    dept_pref = g / g.sum(axis=1, keepdims=True)
+    dept_cum = np.cumsum(dept_pref, axis=1)
+    dept_cum[:, -1] = 1.0
+    k = cc.favourites
+    shopper = np.repeat(np.arange(n), k)
+    fav = draw_products(world, rng, dept_cum[shopper], day=None)
+    return Traits(
+        rate, dropout, lines, habit, promo, pl, online, dept_pref, dept_cum, fav.reshape(n, k), home_store
+    )
+
+
+def draw_products(
+    world: World, rng: np.random.Generator, dept_cum_rows: np.ndarray, day: np.ndarray | None
+) -> np.ndarray:
+    """Product by department preference → subcategory weight → popularity; unlaunched ⇒ subcategory anchor.
+
+    With ``day=None`` only products established before the horizon are drawn (favourites).
+    """
+    prods = world.products
+    u = rng.random((3, len(dept_cum_rows)))
+    dept = (u[0][:, None] > dept_cum_rows).sum(axis=1)
+    dept = np.minimum(dept, prods.n_dept - 1)
+    sub = prods.sub_table.draw(dept, u[1])
+    prod = prods.prod_table.draw(sub, u[2])
+    launched = prods.launch_day[prod] < 0 if day is None else prods.launch_day[prod] <= day
+    return np.where(launched, prod, prods.anchor[sub])
+
+
+@dataclass
+class Customers:
+    table: pa.Table
+    traits: Traits
+    active_from: np.ndarray  # days since start (< 0 for customers signed up before)
+    churn_time: np.ndarray
+    signup_time: np.ndarray  # days since start, continuous
+    is_new: np.ndarray
+    signup_online: np.ndarray
+
+
+def _signup_times(
+    world: World, rng: np.random.Generator, n: int, opened: np.ndarray, existing: np.ndarray
+) -> np.ndarray:
+    """Existing customers: uniform over up to 5 years before the start; new ones: by shopping intensity."""
+    lo_exist = np.maximum(opened, -5 * 365).astype(float)
+    t_exist = lo_exist + rng.random(n) * (0 - lo_exist)
+    lo_new = np.maximum(opened, 0).astype(float)
+    c_lo = integrate(world.cum, world.intensity, lo_new)
+    c_hi = world.cum[-1]
+    t_new = invert(world.cum, world.intensity, c_lo + rng.random(n) * (c_hi - c_lo))
+    return np.where(existing, t_exist, t_new)
+
+
+def build_customers(world: World, shard: int, first_index: int, n: int) -> Customers:
+    cfg: SimConfig = world.config
+    cc = cfg.customers
+    rng = stream(cfg.seed, "customers", shard)
+    st = world.stores
+    # home store weighted by format attractiveness; existing customers need one opened before the start
+    existing = rng.random(n) < cc.existing_share
+    w = st.home_weight / st.home_weight.sum()
+    home = rng.choice(len(w), size=n, p=w)
+    existing &= st.opened_day[home] < 0
+    signup_t = _signup_times(world, rng, n, st.opened_day[home], existing)
+    signup_t = np.minimum(signup_t, world.n_days - 1e-6)
+    signup_day = np.floor(signup_t).astype(np.int64)
+    channel = rng.choice(list(SIGNUP_CHANNEL_P), size=n, p=list(SIGNUP_CHANNEL_P.values()))
+    female = rng.random(n) < cc.female_share
+    first, last = reference.sample_people(rng, n, cc.locale, female)
+    ids = np.arange(first_index + 1, first_index + n + 1, dtype=np.int64)
+    emails = reference.make_emails(rng, first, last, cc.locale, ids)
+    phones = reference.make_phones(rng, n, cc.locale)
+    street = reference.make_street_addresses(rng, n, cc.locale)
+    cities = reference.load_cities(cc.locale)
+    # live in the home store's city mostly, else a city of the same region
+    home_city = st.city[home]
+    region_of_home = st.regions[st.region_idx[home]]
+    other = rng.random(n) > 0.75
+    city = home_city.copy()
+    for r in np.unique(region_of_home[other]):
+        in_r = np.flatnonzero(cities.region == r)
+        sel = np.flatnonzero(other & (region_of_home == r))
+        p = cities.population[in_r] / cities.population[in_r].sum()
+        city[sel] = cities.city[in_r[rng.choice(len(in_r), size=len(sel), p=p)]]
+    end_day = world.n_days
+    years_known = (end_day - signup_t) / 365.25
+    age_end = np.clip(rng.normal(cc.age_mean, cc.age_sd, size=n), 16 + years_known + 0.1, 89.5)
+    birth = end_day - age_end * 365.25
+    start = np.datetime64(world.start, "D")
+    signup_online = np.isin(channel, ["online", "mobile_app"])
+    table = pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "external_id": pa.nulls(n, pa.string()),
+            "first_name": pa.array(first.tolist(), pa.string()),
+            "last_name": pa.array(last.tolist(), pa.string()),
+            "gender": pa.array(np.where(female, "F", "M").tolist(), pa.string()),
+            "birth_date": pa.array(
+                (start + np.floor(birth).astype(np.int64)).astype("datetime64[D]"), pa.date32()
+            ),
+            "email": pa.array(emails.tolist(), pa.string()),
+            "phone": pa.array(phones.tolist(), pa.string()),
+            "street_address": pa.array(street.tolist(), pa.string()),
+            "city": pa.array(city.tolist(), pa.string()),
+            "region": pa.array(region_of_home.tolist(), pa.string()),
+            "country": pa.array([cities.country] * n, pa.string()),
+            "signup_date": pa.array((start + signup_day).astype("datetime64[D]"), pa.date32()),
+            "signup_channel": pa.array(channel.tolist(), pa.string()),
+            "home_store_id": pa.array(home + 1, pa.int32()),
+            "marketing_opt_in": pa.array(rng.random(n) < cc.marketing_opt_in, pa.bool_()),
+        },
+        schema=schema.CUSTOMERS.arrow_schema(),
+    )
+    traits = draw_traits(world, stream(cfg.seed, "traits", shard), n, home)
+    # customers who signed up online shop online more
+    traits.online = np.where(signup_online, np.minimum(traits.online * 3 + 0.1, 0.9), traits.online)
+    if not st.is_online.any():
+        traits.online[:] = 0.0
+    active_from = np.where(existing, 0.0, signup_t)
+    churn = active_from + rng.exponential(size=n) / traits.dropout_rate
+    return Customers(table, traits, active_from, churn, signup_t, ~existing, signup_online)
+
+
+def truth_table(world: World, cust: Customers) -> pa.Table:
+    t = cust.traits
+    ids = cust.table.column("customer_id")
+    churn_day = np.floor(np.minimum(cust.churn_time, 200 * 365.25)).astype(np.int64)
+    n = len(ids)
+    k = t.favourites.shape[1]
+    favs = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, n * k + 1, k), pa.int32()), pa.array((t.favourites + 1).ravel(), pa.int32())
+    )
+    nd = t.dept_pref.shape[1]
+    prefs = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, n * nd + 1, nd), pa.int32()),
+        pa.array(t.dept_pref.astype(np.float32).ravel(), pa.float32()),
+    )
+    return pa.table(
+        {
+            "customer_id": ids,
+            "purchase_rate": pa.array(t.purchase_rate),
+            "dropout_rate": pa.array(t.dropout_rate),
+            "active_from": pa.array(cust.active_from),
+            "churn_time": pa.array(cust.churn_time),
+            "churn_date": pa.array(
+                (np.datetime64(world.start, "D") + churn_day).astype("datetime64[D]"), pa.date32()
+            ),
+            "basket_lines_mean": pa.array(t.basket_lines),
+            "habit": pa.array(t.habit),
+            "promo_sensitivity": pa.array(t.promo),
+            "private_label_affinity": pa.array(t.private_label),
+            "online_share": pa.array(t.online),
+            "favourites": favs,
+            "department_pref": prefs,
+        },
+        schema=schema.CUSTOMER_TRUTH.arrow_schema(),
+    )

@@ -1,0 +1,239 @@
+"""Fixed units of work. A shard is a block of customers (with the anonymous shoppers of their stores); the
+"dimensions" task writes stores, products, promotions and the calendar. Each task depends only on the config
+and its index, so any executor — a local process pool or a Dask cluster — produces the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from retailsim import schema
+from retailsim.config import SimConfig
+from retailsim.generate import shopping
+from retailsim.generate.calendar import integrate, invert
+from retailsim.generate.population import Customers, build_customers, draw_traits, truth_table
+from retailsim.generate.world import World, build_world
+from retailsim.rng import stream
+from retailsim.storage.files import EXTENSIONS, FileFormat, FileRecord, write_table
+
+TXN_ID_BLOCK = 10_000_000_000  # txn_id = (shard + 1) * block + rank within the shard
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker needs: plain data, cheap to send to another process or machine."""
+
+    config_json: str
+    shard: int  # -1 = dimensions
+    out_dir: str
+    fmt: FileFormat = "parquet"
+
+
+@dataclass
+class ShardResult:
+    shard: int
+    files: list[FileRecord] = field(default_factory=list)
+    lines: int = 0
+
+
+def plan(config: SimConfig, out_dir: Path, fmt: FileFormat) -> list[ShardTask]:
+    cj = config.model_dump_json()
+    return [ShardTask(cj, s, str(out_dir), fmt) for s in range(-1, config.n_shards)]
+
+
+def run_task(task: ShardTask) -> ShardResult:
+    """Run one task (the function an executor maps)."""
+    cfg = SimConfig.model_validate_json(task.config_json)
+    world = build_world(cfg)
+    if task.shard < 0:
+        return _run_dimensions(world, Path(task.out_dir), task.fmt)
+    return _run_shard(world, task.shard, Path(task.out_dir), task.fmt)
+
+
+def _part(shard: int, fmt: FileFormat) -> str:
+    return f"part-{shard:05d}{EXTENSIONS[fmt]}"
+
+
+def _run_dimensions(world: World, root: Path, fmt: FileFormat) -> ShardResult:
+    res = ShardResult(-1)
+    for t in (world.stores.table, world.products.table, world.promotions.table):
+        name = {"store_id": "stores", "product_id": "products", "promotion_id": "promotions"}[
+            t.column_names[0]
+        ]
+        res.files.append(write_table(t, root, f"{name}/{_part(0, fmt)}", name, fmt))
+    days = (np.datetime64(world.start, "D") + np.arange(world.n_days)).astype("datetime64[D]")
+    cal = pa.table(
+        {"date": pa.array(days, pa.date32()), "intensity": pa.array(world.intensity)},
+        schema=schema.CALENDAR_TRUTH.arrow_schema(),
+    )
+    res.files.append(write_table(cal, root, f"truth/calendar/{_part(0, 'parquet')}", "calendar", "parquet"))
+    return res
+
+
+@dataclass
+class ShardData:
+    """The tables of one shard before they are written (also used by tests and the oracle's Monte Carlo)."""
+
+    customers: Customers
+    transactions: pa.Table
+    lines: pa.Table
+
+
+def simulate_shard(world: World, shard: int) -> ShardData:
+    cfg = world.config
+    first = shard * cfg.shard_customers
+    n = min(cfg.shard_customers, cfg.customers.count - first)
+    cust = build_customers(world, shard, first, n)
+    tr = cust.traits
+    rng = stream(cfg.seed, "visits", shard)
+    shopper, t = shopping.draw_visit_times(world, tr, cust.active_from, cust.churn_time, rng)
+    # new customers make their first purchase when they sign up
+    new = np.flatnonzero(cust.is_new)
+    shopper = np.concatenate([shopper, new])
+    t = np.concatenate([t, cust.signup_time[new]])
+    day = np.floor(t).astype(np.int64)
+    store = shopping.choose_stores(world, tr, shopper, day, rng)
+    first_visit = np.zeros(len(shopper), bool)
+    first_visit[len(shopper) - len(new) :] = True
+    online = np.flatnonzero(world.stores.is_online)
+    if len(online):
+        forced_online = first_visit & cust.signup_online[shopper]
+        store = np.where(forced_online, online[0], np.where(first_visit, tr.home_store[shopper], store))
+    else:
+        store = np.where(first_visit, tr.home_store[shopper], store)
+    brng = stream(cfg.seed, "baskets", shard)
+    known = shopping.fill_baskets(world, tr, shopper, day, store, brng)
+
+    # anonymous shoppers of the same stores
+    arng = stream(cfg.seed, "anonymous", shard)
+    share = cfg.anonymous.share
+    n_anon = int(arng.poisson(share / (1 - share) * len(shopper))) if share > 0 and len(shopper) else 0
+    anon_home = tr.home_store[arng.integers(0, n, size=n_anon)] if n_anon else np.zeros(0, np.int64)
+    anon = draw_traits(world, arng, n_anon, anon_home)
+    anon.online[:] = 0.0
+    lo = np.maximum(world.stores.opened_day[anon_home], 0).astype(float)
+    c_lo = integrate(world.cum, world.intensity, lo)
+    at = invert(world.cum, world.intensity, c_lo + arng.random(n_anon) * (world.cum[-1] - c_lo))
+    a_day = np.minimum(np.floor(at).astype(np.int64), world.n_days - 1)
+    a_store = shopping.choose_stores(world, anon, np.arange(n_anon), a_day, arng)
+    anon_b = shopping.fill_baskets(world, anon, np.arange(n_anon), a_day, a_store, arng)
+
+    # headers
+    all_day = np.concatenate([day, a_day])
+    all_store = np.concatenate([store, a_store])
+    cust_ids = cust.table.column("customer_id").to_numpy()
+    cid = np.concatenate([cust_ids[shopper], np.zeros(n_anon, np.int64)])
+    is_anon = np.concatenate([np.zeros(len(shopper), bool), np.ones(n_anon, bool)])
+    secs = shopping.time_of_day_seconds(world, all_store, brng)
+    ts = (np.datetime64(world.start, "s") + all_day * 86400 + secs).astype("datetime64[s]")
+    pay, channel = shopping.payment_and_channel(world, all_store, brng)
+    b = _concat_baskets(known, anon_b, len(shopper))
+    n_visits = len(all_day)
+    n_lines = np.bincount(b.visit, minlength=n_visits)
+    n_items = np.bincount(b.visit, weights=b.quantity, minlength=n_visits).astype(np.int64)
+    gross = np.bincount(b.visit, weights=b.quantity * b.price_cents, minlength=n_visits).astype(np.int64)
+    disc = np.bincount(b.visit, weights=b.discount_cents, minlength=n_visits).astype(np.int64)
+    order = np.lexsort((np.arange(n_visits), ts))
+    rank = np.empty(n_visits, np.int64)
+    rank[order] = np.arange(n_visits)
+    txn_id = (shard + 1) * TXN_ID_BLOCK + rank + 1
+    txns = pa.table(
+        {
+            "txn_id": pa.array(txn_id[order], pa.int64()),
+            "customer_id": pa.array(cid[order], pa.int64(), mask=is_anon[order]),
+            "store_id": pa.array(all_store[order] + 1, pa.int32()),
+            "txn_ts": pa.array(ts[order], pa.timestamp("ms")),
+            "channel": labels(channel[order], schema.CHANNELS),
+            "payment_method": labels(pay[order], schema.PAYMENT_METHODS),
+            "n_lines": pa.array(n_lines[order], pa.int32()),
+            "n_items": pa.array(n_items[order], pa.int32()),
+            "gross_amount": pa.array(gross[order] / 100, pa.float64()),
+            "discount_amount": pa.array(disc[order] / 100, pa.float64()),
+            "total_amount": pa.array((gross - disc)[order] / 100, pa.float64()),
+        },
+        schema=schema.TRANSACTIONS.arrow_schema(),
+    )
+    lorder = np.argsort(rank[b.visit], kind="stable")
+    promo = b.promotion[lorder]
+    lines = pa.table(
+        {
+            "txn_id": pa.array(txn_id[b.visit[lorder]], pa.int64()),
+            "line_no": pa.array(b.line_no[lorder], pa.int32()),
+            "product_id": pa.array(b.product[lorder] + 1, pa.int32()),
+            "quantity": pa.array(b.quantity[lorder], pa.int32()),
+            "unit_price": pa.array(b.price_cents[lorder] / 100, pa.float64()),
+            "discount_pct": pa.array(b.discount_pct[lorder], pa.float64()),
+            "discount_amount": pa.array(b.discount_cents[lorder] / 100, pa.float64()),
+            "promotion_id": pa.array(promo + 1, pa.int32(), mask=promo < 0),
+            "line_amount": pa.array(b.amount_cents[lorder] / 100, pa.float64()),
+        },
+        schema=schema.TRANSACTION_LINES.arrow_schema(),
+    )
+    return ShardData(cust, txns, lines)
+
+
+def labels(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
+    """String column from integer codes without a Python loop."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values, pa.string())).cast(
+        pa.string()
+    )
+
+
+def _concat_baskets(a: shopping.Baskets, b: shopping.Baskets, offset: int) -> shopping.Baskets:
+    return shopping.Baskets(
+        *(
+            np.concatenate([getattr(a, f), getattr(b, f) + (offset if f == "visit" else 0)])
+            for f in shopping.Baskets.__dataclass_fields__
+        )
+    )
+
+
+def _run_shard(world: World, shard: int, root: Path, fmt: FileFormat) -> ShardResult:
+    data = simulate_shard(world, shard)
+    res = ShardResult(shard, lines=data.lines.num_rows)
+    part = _part(shard, fmt)
+    res.files.append(write_table(data.customers.table, root, f"customers/{part}", "customers", fmt))
+    res.files.append(
+        write_table(
+            truth_table(world, data.customers),
+            root,
+            f"truth/customer_truth/{_part(shard, 'parquet')}",
+            "customer_truth",
+            "parquet",
+        )
+    )
+    months = data.transactions.column("txn_ts").to_numpy().astype("datetime64[M]")
+    line_txn_pos = np.searchsorted(
+        data.transactions.column("txn_id").to_numpy(), data.lines.column("txn_id").to_numpy()
+    )
+    bounds = np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1, len(months)]
+    line_bounds = np.searchsorted(line_txn_pos, bounds)
+    for i in range(len(bounds) - 1):
+        a, z = bounds[i], bounds[i + 1]
+        if a == z:
+            continue
+        label = str(months[a])
+        res.files.append(
+            write_table(
+                data.transactions.slice(a, z - a),
+                root,
+                f"transactions/month={label}/{part}",
+                "transactions",
+                fmt,
+            )
+        )
+        la, lz = line_bounds[i], line_bounds[i + 1]
+        res.files.append(
+            write_table(
+                data.lines.slice(la, lz - la),
+                root,
+                f"transaction_lines/month={label}/{part}",
+                "transaction_lines",
+                fmt,
+            )
+        )
+    return res

@@ -1,0 +1,1 @@
+"""Reading and writing datasets: files, manifest, atomic output folders, DuckDB views."""

@@ -1,0 +1,56 @@
+"""Serialising Arrow tables to Parquet (zstd) or CSV, returning the bytes' SHA-256 as they are written."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+FileFormat = Literal["parquet", "csv"]
+EXTENSIONS: dict[str, str] = {"parquet": ".parquet", "csv": ".csv"}
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One written file: path relative to the dataset root, table, rows, bytes and SHA-256."""
+
+    path: str
+    table: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def serialise(table: pa.Table, fmt: FileFormat) -> bytes:
+    sink = pa.BufferOutputStream()
+    if fmt == "parquet":
+        pq.write_table(table, sink, compression="zstd", row_group_size=1_000_000, write_statistics=True)
+    else:
+        # spreadsheet-friendly timestamps: whole seconds, no fraction
+        for i, f in enumerate(table.schema):
+            if pa.types.is_timestamp(f.type):
+                table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("s")))
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
+
+
+def write_table(table: pa.Table, root: Path, relpath: str, table_name: str, fmt: FileFormat) -> FileRecord:
+    """Write ``table`` to ``root/relpath`` and describe the file."""
+    data = serialise(table, fmt)
+    target = root / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return FileRecord(relpath, table_name, table.num_rows, len(data), hashlib.sha256(data).hexdigest())
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
