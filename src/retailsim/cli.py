@@ -168,6 +168,17 @@ def summary(dataset: Annotated[Path, typer.Argument(help="Dataset folder.")]) ->
         raise fail(str(err)) from None
 
 
+def _register_capabilities() -> None:
+    """Each capability owns its commands in ``retailsim/<capability>/cli.py`` and adds them here."""
+    import importlib
+
+    for capability in ("fidelity", "quality", "loyalty", "ml", "app", "scale", "api"):
+        importlib.import_module(f"retailsim.{capability}.cli").register(app)
+
+
+_register_capabilities()
+
+
 def main() -> None:
     """Console entry point."""
     try:

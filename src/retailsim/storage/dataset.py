@@ -58,6 +58,14 @@ class Dataset:
     def has(self, table: str) -> bool:
         return table in self.manifest["tables"]
 
+    def absent_columns(self, table: str) -> set[str]:
+        """Columns a dataset does not really have (an imported log without stores, say): they exist in the
+        files, typed by the schema, but hold only nulls. Listed in the manifest under ``absent``."""
+        return set(self.manifest.get("absent", {}).get(table, []))
+
+    def has_column(self, table: str, column: str) -> bool:
+        return self.has(table) and column not in self.absent_columns(table)
+
     def rows(self, table: str) -> int:
         return int(self.manifest["tables"].get(table, {}).get("rows", 0))
 

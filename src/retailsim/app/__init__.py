@@ -1,0 +1,1 @@
+"""Dashboard command: app."""

@@ -1,0 +1,9 @@
+"""Fidelity commands: import, facts, calibrate, compare (issue: Fidelity)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this capability's commands to the root `retailsim` app."""

@@ -1,0 +1,1 @@
+"""Loyalty commands: the 'loyalty' group."""

@@ -1,0 +1,1 @@
+"""Prediction commands: the 'ml' group."""

@@ -1,0 +1,9 @@
+"""Prediction commands: the 'ml' group (issue: Next-30-day spend prediction)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this capability's commands to the root `retailsim` app."""

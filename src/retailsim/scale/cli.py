@@ -1,0 +1,9 @@
+"""Scale-out commands: load (PostgreSQL) and the Dask executor options (issue: Scale out)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this capability's commands to the root `retailsim` app."""
