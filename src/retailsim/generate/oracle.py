@@ -54,8 +54,6 @@ def load_truth(ds: Dataset) -> tuple[World, pd.DataFrame, Traits]:
     finally:
         con.close()
     pref = np.stack(df["department_pref"].to_numpy()).astype(np.float64)
-    cum = np.cumsum(pref, axis=1)
-    cum[:, -1] = 1.0
     traits = Traits(
         purchase_rate=df["purchase_rate"].to_numpy(),
         dropout_rate=df["dropout_rate"].to_numpy(),
@@ -65,7 +63,6 @@ def load_truth(ds: Dataset) -> tuple[World, pd.DataFrame, Traits]:
         private_label=df["private_label_affinity"].to_numpy(),
         online=df["online_share"].to_numpy(),
         dept_pref=pref,
-        dept_cum=cum,
         favourites=np.stack(df["favourites"].to_numpy()).astype(np.int64) - 1,
         home_store=df["home_store_id"].to_numpy().astype(np.int64) - 1,
     )
@@ -239,7 +236,7 @@ def simulate_future_spend(
     known = df["signup_date"].to_numpy().astype("datetime64[D]") <= cutoff_date
     alive = known & (df["churn_time"].to_numpy() > t0)
     rows = np.flatnonzero(alive)
-    sub = Traits(**{f: getattr(tr, f)[rows] for f in Traits.__dataclass_fields__})
+    sub = tr.subset(rows)
     total_spend = np.zeros(len(df))
     total_visits = np.zeros(len(df))
     for s in range(n_sims):

@@ -7,7 +7,8 @@ and department preferences (Dirichlet).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -16,8 +17,9 @@ from retailsim import schema
 from retailsim.config import BetaTrait, GammaTrait, SimConfig
 from retailsim.generate import reference
 from retailsim.generate.calendar import integrate, invert
-from retailsim.generate.world import World
+from retailsim.generate.world import Stores, World
 from retailsim.rng import stream
+from retailsim.storage.files import labels
 
 SIGNUP_CHANNEL_P = {"store": 0.72, "online": 0.13, "mobile_app": 0.1, "referral": 0.05}
 
@@ -42,9 +44,18 @@ class Traits:
     private_label: np.ndarray
     online: np.ndarray
     dept_pref: np.ndarray  # (n, n_dept), rows sum to 1
-    dept_cum: np.ndarray  # row-wise cumulative of dept_pref
     favourites: np.ndarray  # (n, k) product indices
     home_store: np.ndarray  # store index
+
+    @cached_property
+    def dept_key(self) -> np.ndarray:
+        """Sorted keys ``row + cumulative preference``: ``searchsorted(key, row + u)`` draws a department."""
+        cum = np.cumsum(self.dept_pref, axis=1)
+        cum[:, -1] = 1.0
+        return (np.arange(len(cum))[:, None] + cum).ravel()
+
+    def subset(self, rows: np.ndarray) -> Traits:
+        return Traits(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
 
 def draw_traits(world: World, rng: np.random.Generator, n: int, home_store: np.ndarray) -> Traits:
@@ -58,30 +69,30 @@ def draw_traits(world: World, rng: np.random.Generator, n: int, home_store: np.n
     pl = beta_trait(rng, cc.private_label_affinity, n)
     online = beta_trait(rng, cc.online_share, n) if world.stores.is_online.any() else np.zeros(n)
     alpha = cc.category_concentration * prods.n_dept * prods.dept_share
-    g = rng.gamma(np.broadcast_to(alpha, (n, prods.n_dept)))
+    g = rng.standard_gamma(np.broadcast_to(alpha, (n, prods.n_dept)))
     g = np.maximum(g, 1e-12)
     dept_pref = g / g.sum(axis=1, keepdims=True)
-    dept_cum = np.cumsum(dept_pref, axis=1)
-    dept_cum[:, -1] = 1.0
     k = cc.favourites
-    shopper = np.repeat(np.arange(n), k)
-    fav = draw_products(world, rng, dept_cum[shopper], day=None)
-    return Traits(
-        rate, dropout, lines, habit, promo, pl, online, dept_pref, dept_cum, fav.reshape(n, k), home_store
+    traits = Traits(
+        rate, dropout, lines, habit, promo, pl, online, dept_pref, np.zeros((n, 0), np.int64), home_store
     )
+    fav = draw_products(world, rng, traits, np.repeat(np.arange(n), k), day=None)
+    traits.favourites = fav.reshape(n, k)
+    return traits
 
 
 def draw_products(
-    world: World, rng: np.random.Generator, dept_cum_rows: np.ndarray, day: np.ndarray | None
+    world: World, rng: np.random.Generator, traits: Traits, rows: np.ndarray, day: np.ndarray | None
 ) -> np.ndarray:
     """Product by department preference → subcategory weight → popularity; unlaunched ⇒ subcategory anchor.
 
-    With ``day=None`` only products established before the horizon are drawn (favourites).
+    ``rows`` index the shoppers in ``traits``. With ``day=None`` only products established before the
+    horizon are drawn (favourites).
     """
     prods = world.products
-    u = rng.random((3, len(dept_cum_rows)))
-    dept = (u[0][:, None] > dept_cum_rows).sum(axis=1)
-    dept = np.minimum(dept, prods.n_dept - 1)
+    u = rng.random((3, len(rows)))
+    pos = np.searchsorted(traits.dept_key, rows + u[0], side="right")
+    dept = np.minimum(pos - rows * prods.n_dept, prods.n_dept - 1)
     sub = prods.sub_table.draw(dept, u[1])
     prod = prods.prod_table.draw(sub, u[2])
     launched = prods.launch_day[prod] < 0 if day is None else prods.launch_day[prod] <= day
@@ -112,10 +123,20 @@ def _signup_times(
     return np.where(existing, t_exist, t_new)
 
 
-def build_customers(world: World, shard: int, first_index: int, n: int) -> Customers:
-    cfg: SimConfig = world.config
-    cc = cfg.customers
-    rng = stream(cfg.seed, "customers", shard)
+@dataclass
+class CustomerRecords:
+    """The customers table of a shard and what the behaviour model needs from it."""
+
+    table: pa.Table
+    home: np.ndarray
+    existing: np.ndarray
+    signup_time: np.ndarray
+    signup_online: np.ndarray
+
+
+def customer_records(world: World, rng: np.random.Generator, first_index: int, n: int) -> CustomerRecords:
+    """Demographics, contact details, home store and signup of ``n`` customers (vectorised, no Faker calls)."""
+    cc = world.config.customers
     st = world.stores
     # home store weighted by format attractiveness; existing customers need one opened before the start
     existing = rng.random(n) < cc.existing_share
@@ -125,7 +146,7 @@ def build_customers(world: World, shard: int, first_index: int, n: int) -> Custo
     signup_t = _signup_times(world, rng, n, st.opened_day[home], existing)
     signup_t = np.minimum(signup_t, world.n_days - 1e-6)
     signup_day = np.floor(signup_t).astype(np.int64)
-    channel = rng.choice(list(SIGNUP_CHANNEL_P), size=n, p=list(SIGNUP_CHANNEL_P.values()))
+    channel = rng.choice(len(SIGNUP_CHANNEL_P), size=n, p=list(SIGNUP_CHANNEL_P.values()))
     female = rng.random(n) < cc.female_share
     first, last = reference.sample_people(rng, n, cc.locale, female)
     ids = np.arange(first_index + 1, first_index + n + 1, dtype=np.int64)
@@ -133,53 +154,67 @@ def build_customers(world: World, shard: int, first_index: int, n: int) -> Custo
     phones = reference.make_phones(rng, n, cc.locale)
     street = reference.make_street_addresses(rng, n, cc.locale)
     cities = reference.load_cities(cc.locale)
-    # live in the home store's city mostly, else a city of the same region
-    home_city = st.city[home]
-    region_of_home = st.regions[st.region_idx[home]]
+    # live in the home store's city mostly, else a population-weighted city of the same region
+    home_region = st.region_idx[home]
+    city_idx = _home_city_index(st, cities, home)
     other = rng.random(n) > 0.75
-    city = home_city.copy()
-    for r in np.unique(region_of_home[other]):
-        in_r = np.flatnonzero(cities.region == r)
-        sel = np.flatnonzero(other & (region_of_home == r))
-        p = cities.population[in_r] / cities.population[in_r].sum()
-        city[sel] = cities.city[in_r[rng.choice(len(in_r), size=len(sel), p=p)]]
-    end_day = world.n_days
-    years_known = (end_day - signup_t) / 365.25
+    for r in np.unique(home_region[other]):
+        in_r = np.flatnonzero(cities.region == st.regions[r])
+        sel = np.flatnonzero(other & (home_region == r))
+        city_idx[sel] = in_r[
+            rng.choice(len(in_r), size=len(sel), p=cities.population[in_r] / cities.population[in_r].sum())
+        ]
+    years_known = (world.n_days - signup_t) / 365.25
     age_end = np.clip(rng.normal(cc.age_mean, cc.age_sd, size=n), 16 + years_known + 0.1, 89.5)
-    birth = end_day - age_end * 365.25
+    birth = world.n_days - age_end * 365.25
     start = np.datetime64(world.start, "D")
-    signup_online = np.isin(channel, ["online", "mobile_app"])
     table = pa.table(
         {
             "customer_id": pa.array(ids, pa.int64()),
             "external_id": pa.nulls(n, pa.string()),
-            "first_name": pa.array(first.tolist(), pa.string()),
-            "last_name": pa.array(last.tolist(), pa.string()),
-            "gender": pa.array(np.where(female, "F", "M").tolist(), pa.string()),
+            "first_name": pa.array(first, pa.string()),
+            "last_name": pa.array(last, pa.string()),
+            "gender": labels(female.astype(np.int8), ("M", "F")),
             "birth_date": pa.array(
                 (start + np.floor(birth).astype(np.int64)).astype("datetime64[D]"), pa.date32()
             ),
-            "email": pa.array(emails.tolist(), pa.string()),
-            "phone": pa.array(phones.tolist(), pa.string()),
-            "street_address": pa.array(street.tolist(), pa.string()),
-            "city": pa.array(city.tolist(), pa.string()),
-            "region": pa.array(region_of_home.tolist(), pa.string()),
-            "country": pa.array([cities.country] * n, pa.string()),
+            "email": pa.array(emails, pa.string()),
+            "phone": pa.array(phones, pa.string()),
+            "street_address": pa.array(street, pa.string()),
+            "city": labels(city_idx, tuple(cities.city)),
+            "region": labels(home_region, tuple(st.regions)),
+            "country": labels(np.zeros(n, np.int8), (cities.country,)),
             "signup_date": pa.array((start + signup_day).astype("datetime64[D]"), pa.date32()),
-            "signup_channel": pa.array(channel.tolist(), pa.string()),
+            "signup_channel": labels(channel, tuple(SIGNUP_CHANNEL_P)),
             "home_store_id": pa.array(home + 1, pa.int32()),
             "marketing_opt_in": pa.array(rng.random(n) < cc.marketing_opt_in, pa.bool_()),
         },
         schema=schema.CUSTOMERS.arrow_schema(),
     )
-    traits = draw_traits(world, stream(cfg.seed, "traits", shard), n, home)
+    signup_online = np.isin(channel, [1, 2])  # online, mobile_app
+    return CustomerRecords(table, home, existing, signup_t, signup_online)
+
+
+def _home_city_index(st: Stores, cities: reference.Cities, home: np.ndarray) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(cities.city)}
+    store_city = np.array([lookup[c] for c in st.city])  # one entry per store
+    return store_city[home]
+
+
+def build_customers(world: World, shard: int, first_index: int, n: int) -> Customers:
+    """Customers of one shard with their latent traits, signup and true churn time."""
+    cfg: SimConfig = world.config
+    st = world.stores
+    rng = stream(cfg.seed, "customers", shard)
+    rec = customer_records(world, rng, first_index, n)
+    traits = draw_traits(world, stream(cfg.seed, "traits", shard), n, rec.home)
     # customers who signed up online shop online more
-    traits.online = np.where(signup_online, np.minimum(traits.online * 3 + 0.1, 0.9), traits.online)
+    traits.online = np.where(rec.signup_online, np.minimum(traits.online * 3 + 0.1, 0.9), traits.online)
     if not st.is_online.any():
         traits.online[:] = 0.0
-    active_from = np.where(existing, 0.0, signup_t)
+    active_from = np.where(rec.existing, 0.0, rec.signup_time)
     churn = active_from + rng.exponential(size=n) / traits.dropout_rate
-    return Customers(table, traits, active_from, churn, signup_t, ~existing, signup_online)
+    return Customers(rec.table, traits, active_from, churn, rec.signup_time, ~rec.existing, rec.signup_online)
 
 
 def truth_table(world: World, cust: Customers) -> pa.Table:

@@ -18,7 +18,7 @@ from retailsim.generate.calendar import integrate, invert
 from retailsim.generate.population import Customers, build_customers, draw_traits, truth_table
 from retailsim.generate.world import World, build_world
 from retailsim.rng import stream
-from retailsim.storage.files import EXTENSIONS, FileFormat, FileRecord, write_table
+from retailsim.storage.files import EXTENSIONS, FileFormat, FileRecord, labels, write_table
 
 TXN_ID_BLOCK = 10_000_000_000  # txn_id = (shard + 1) * block + rank within the shard
 
@@ -133,11 +133,13 @@ def simulate_shard(world: World, shard: int) -> ShardData:
     pay, channel = shopping.payment_and_channel(world, all_store, brng)
     b = _concat_baskets(known, anon_b, len(shopper))
     n_visits = len(all_day)
-    n_lines = np.bincount(b.visit, minlength=n_visits)
-    n_items = np.bincount(b.visit, weights=b.quantity, minlength=n_visits).astype(np.int64)
-    gross = np.bincount(b.visit, weights=b.quantity * b.price_cents, minlength=n_visits).astype(np.int64)
-    disc = np.bincount(b.visit, weights=b.discount_cents, minlength=n_visits).astype(np.int64)
-    order = np.lexsort((np.arange(n_visits), ts))
+    # lines are grouped by visit (every visit has >= 1 line): exact integer sums per visit
+    first_line = np.flatnonzero(b.line_no == 1)
+    n_lines = np.diff(np.r_[first_line, len(b.visit)])
+    n_items = np.add.reduceat(b.quantity, first_line)
+    gross = np.add.reduceat(b.quantity * b.price_cents, first_line)
+    disc = np.add.reduceat(b.discount_cents, first_line)
+    order = np.argsort(ts, kind="stable")
     rank = np.empty(n_visits, np.int64)
     rank[order] = np.arange(n_visits)
     txn_id = (shard + 1) * TXN_ID_BLOCK + rank + 1
@@ -157,7 +159,10 @@ def simulate_shard(world: World, shard: int) -> ShardData:
         },
         schema=schema.TRANSACTIONS.arrow_schema(),
     )
-    lorder = np.argsort(rank[b.visit], kind="stable")
+    # reorder lines to follow their headers: a scatter, not a sort
+    new_first = np.cumsum(n_lines[order]) - n_lines[order]
+    lorder = np.empty(len(b.visit), np.int64)
+    lorder[new_first[rank[b.visit]] + b.line_no - 1] = np.arange(len(b.visit))
     promo = b.promotion[lorder]
     lines = pa.table(
         {
@@ -174,13 +179,6 @@ def simulate_shard(world: World, shard: int) -> ShardData:
         schema=schema.TRANSACTION_LINES.arrow_schema(),
     )
     return ShardData(cust, txns, lines)
-
-
-def labels(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
-    """String column from integer codes without a Python loop."""
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values, pa.string())).cast(
-        pa.string()
-    )
 
 
 def _concat_baskets(a: shopping.Baskets, b: shopping.Baskets, offset: int) -> shopping.Baskets:

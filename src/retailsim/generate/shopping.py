@@ -183,13 +183,19 @@ def fill_baskets(
     product[fi] = traits.favourites[who[fi], (u[1][fi] * k).astype(np.int64)]
     # everything else: by taste and popularity, then maybe the own-brand alternative
     ni = np.flatnonzero(normal)
-    drawn = draw_products(world, rng, traits.dept_cum[who[ni]], day=d[ni])
+    drawn = draw_products(world, rng, traits, who[ni], day=d[ni])
     sub = prods.sub_idx[drawn]
     pl = prods.pl_default[sub]
     switch = (u[2][ni] < traits.private_label[who[ni]]) & (pl >= 0)
     product[ni] = np.where(switch, pl, drawn)
-    extra_mean = np.where(is_promo, cfg.baskets.promo_extra_quantity_mean, cfg.baskets.extra_quantity_mean)
-    quantity = 1 + np.minimum(rng.poisson(extra_mean), 49)
+    # Poisson(q0) + Poisson(q1 - q0) on promoted lines = Poisson(q1) there (scalar rates are faster to draw)
+    q0, q1 = cfg.baskets.extra_quantity_mean, cfg.baskets.promo_extra_quantity_mean
+    extra = rng.poisson(q0, size=len(visit))
+    if q1 >= q0:
+        extra[pi] += rng.poisson(q1 - q0, size=len(pi))
+    else:
+        extra[pi] = rng.poisson(q1, size=len(pi))
+    quantity = 1 + np.minimum(extra, 49)
     promotion = promotion_at(world, product, store[visit], d)
     disc = np.where(promotion >= 0, world.promotions.discount[np.maximum(promotion, 0)], 0.0)
     price = prods.price_cents[product]

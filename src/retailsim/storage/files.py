@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -24,6 +25,13 @@ class FileRecord:
     rows: int
     bytes: int
     sha256: str
+
+
+def labels(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
+    """A string column from integer codes into a small pool of values, without a Python loop."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values, pa.string())).cast(
+        pa.string()
+    )
 
 
 def serialise(table: pa.Table, fmt: FileFormat) -> bytes:
