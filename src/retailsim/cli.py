@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -68,8 +69,6 @@ def generate(
             transient=False,
         ) as progress:
             task = progress.add_task("shards", total=total, lines=0, rate="")
-            import time
-
             t0 = time.perf_counter()
             done_lines = 0
 

@@ -40,6 +40,13 @@ def _window(world: World, cutoff: dt.date | str, horizon_days: int) -> int:
     return t0
 
 
+def _known_and_alive(world: World, df: pd.DataFrame, t0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Customers signed up by the cutoff, and those of them not churned at the window start ``t0``."""
+    cutoff_date = np.datetime64(world.start, "D") + t0 - 1
+    known = df["signup_date"].to_numpy().astype("datetime64[D]") <= cutoff_date
+    return known, known & (df["churn_time"].to_numpy() > t0)
+
+
 def load_truth(ds: Dataset) -> tuple[World, pd.DataFrame, Traits]:
     """The world, per-customer truth (with signup) and the :class:`Traits` of every customer of ``ds``."""
     if ds.config is None or not ds.has("customer_truth"):
@@ -179,9 +186,7 @@ def expected_spend(dataset: Dataset | str, cutoff: dt.date | str, horizon_days: 
     world, df, tr = load_truth(ds)
     t0 = _window(world, cutoff, horizon_days)
     days = np.arange(t0, t0 + horizon_days)
-    cutoff_date = np.datetime64(world.start, "D") + t0 - 1
-    known = df["signup_date"].to_numpy().astype("datetime64[D]") <= cutoff_date
-    alive = known & (df["churn_time"].to_numpy() > t0)
+    known, alive = _known_and_alive(world, df, t0)
     prods, st = world.products, world.stores
     sub_weight = np.zeros((prods.n_dept, prods.n_sub))
     sub_weight[prods.sub_dept, np.arange(prods.n_sub)] = world.products.sub_table.prob
@@ -232,9 +237,7 @@ def simulate_future_spend(
     ds = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     world, df, tr = load_truth(ds)
     t0 = _window(world, cutoff, horizon_days)
-    cutoff_date = np.datetime64(world.start, "D") + t0 - 1
-    known = df["signup_date"].to_numpy().astype("datetime64[D]") <= cutoff_date
-    alive = known & (df["churn_time"].to_numpy() > t0)
+    known, alive = _known_and_alive(world, df, t0)
     rows = np.flatnonzero(alive)
     sub = tr.subset(rows)
     total_spend = np.zeros(len(df))

@@ -60,10 +60,12 @@ def _part(shard: int, fmt: FileFormat) -> str:
 
 def _run_dimensions(world: World, root: Path, fmt: FileFormat) -> ShardResult:
     res = ShardResult(-1)
-    for t in (world.stores.table, world.products.table, world.promotions.table):
-        name = {"store_id": "stores", "product_id": "products", "promotion_id": "promotions"}[
-            t.column_names[0]
-        ]
+    dims = (
+        ("stores", world.stores.table),
+        ("products", world.products.table),
+        ("promotions", world.promotions.table),
+    )
+    for name, t in dims:
         res.files.append(write_table(t, root, f"{name}/{_part(0, fmt)}", name, fmt))
     days = (np.datetime64(world.start, "D") + np.arange(world.n_days)).astype("datetime64[D]")
     cal = pa.table(
