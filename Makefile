@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip
 DEMO := data/demo
 SEED ?= 42
 
-.PHONY: demo test install install-dev lint format docs bench clean
+.PHONY: demo test install install-dev system-deps lint format docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,16 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
+# Debian packages the tests need: PostgreSQL's server programs (load test) and Chromium (browser test)
+system-deps:
+	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
+
 demo: install
 	$(BIN)/retailsim generate --preset demo --seed $(SEED) --out $(DEMO) --overwrite --workers 2
+	$(BIN)/retailsim loyalty assign $(DEMO)
 
-test: install-dev
+test: install-dev system-deps
 	$(BIN)/python -m pytest -m "" -q
 
 lint: install-dev

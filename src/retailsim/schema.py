@@ -62,6 +62,7 @@ class TableSpec:
     partition_by_month: str | None = None  # timestamp column whose month names the partition folder
     truth: bool = False  # ground truth of the simulation, written under truth/
     optional: bool = False  # may be absent (e.g. in an imported real log)
+    derived: str | None = None  # computed later by a capability into this sub-folder (e.g. "loyalty")
     column_index: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -279,6 +280,83 @@ CALENDAR_TRUTH = TableSpec(
     ),
 )
 
+LOYALTY_CHANGES = ("enrol", "upgrade", "downgrade")
+LOYALTY_MODES = ("threshold", "rank")
+
+TIER_HISTORY = TableSpec(
+    name="tier_history",
+    description=(
+        "Loyalty tier of each customer over time, a slowly changing dimension written by "
+        "`retailsim loyalty assign|replay` to loyalty/tier_history.parquet: one row per tier spell, no gaps "
+        "or overlaps per customer. Tier names come from the loyalty config (default Bronze, Silver, Gold, "
+        "Platinum)."
+    ),
+    primary_key=("customer_id", "valid_from"),
+    optional=True,
+    derived="loyalty",
+    foreign_keys=(ForeignKey(("customer_id",), "customers", ("customer_id",)),),
+    columns=(
+        _c("customer_id", pa.int64(), "Customer key."),
+        _c("tier", pa.string(), "Tier held during the spell."),
+        _c("tier_rank", pa.int32(), "Rank of the tier: 0 = base tier, higher = better.", min=0),
+        _c(
+            "valid_from", pa.date32(), "First day the tier holds (inclusive; a review date or enrolment day)."
+        ),
+        _c(
+            "valid_to",
+            pa.date32(),
+            "First day it no longer holds (exclusive); null = current.",
+            nullable=True,
+        ),
+        _c("change", pa.string(), "What started the spell.", allowed=LOYALTY_CHANGES),
+        _c(
+            "review_date",
+            pa.date32(),
+            "Review that decided the spell (it sees every transaction up to and including this day); "
+            "null for an enrolment at the base tier between reviews.",
+            nullable=True,
+        ),
+        _c("mode", pa.string(), "Rule mode of the programme.", allowed=LOYALTY_MODES),
+        _c(
+            "window_spend",
+            pa.float64(),
+            "Reason: net spend in the rolling window ending at the review.",
+            nullable=True,
+            unit=MONEY,
+        ),
+        _c("window_visits", pa.int32(), "Reason: visits in the rolling window.", nullable=True, min=0),
+        _c(
+            "avg_monthly_spend",
+            pa.float64(),
+            "Reason: window spend per month of membership in the window (what rank mode ranks).",
+            nullable=True,
+            unit=MONEY,
+        ),
+        _c(
+            "rank_share_above",
+            pa.float64(),
+            "Reason (rank mode): share of customers with a higher average monthly spend.",
+            nullable=True,
+            unit="fraction",
+            min=0,
+            max=1,
+        ),
+        _c(
+            "qualified_tier",
+            pa.string(),
+            "Tier the metrics alone qualified for at the review.",
+            nullable=True,
+        ),
+        _c(
+            "below_since",
+            pa.date32(),
+            "Downgrades: first review at which the customer no longer qualified for the tier held before.",
+            nullable=True,
+        ),
+        _c("reason", pa.string(), "Why, in words: the rule and the metric values that decided the spell."),
+    ),
+)
+
 DATA_TABLES: tuple[TableSpec, ...] = (
     STORES,
     PRODUCTS,
@@ -288,7 +366,8 @@ DATA_TABLES: tuple[TableSpec, ...] = (
     TRANSACTION_LINES,
 )
 TRUTH_TABLES: tuple[TableSpec, ...] = (CUSTOMER_TRUTH, CALENDAR_TRUTH)
-TABLES: dict[str, TableSpec] = {t.name: t for t in (*DATA_TABLES, *TRUTH_TABLES)}
+DERIVED_TABLES: tuple[TableSpec, ...] = (TIER_HISTORY,)  # written after generation, never by `generate`
+TABLES: dict[str, TableSpec] = {t.name: t for t in (*DATA_TABLES, *TRUTH_TABLES, *DERIVED_TABLES)}
 
 
 def table(name: str) -> TableSpec:
@@ -333,7 +412,7 @@ def to_markdown() -> str:
         "",
     ]
     for spec in TABLES.values():
-        where = "truth/" if spec.truth else ""
+        where = "truth/" if spec.truth else (f"{spec.derived}/" if spec.derived else "")
         out += [f"## `{where}{spec.name}`", "", spec.description, ""]
         out.append(f"Primary key: `{', '.join(spec.primary_key)}`.")
         for fk in spec.foreign_keys:

@@ -190,3 +190,9 @@ def test_truth_covers_every_customer(tiny_dataset: Dataset) -> None:
         WHERE epoch(x.txn_ts - TIMESTAMP '{tiny_dataset.manifest["horizon"]["start"]}') / 86400.0
               > t.churn_time + 1""").fetchone()[0]
     assert late == 0
+
+
+def test_dataset_read_returns_arrow_with_schema_types(tiny_dataset: Dataset) -> None:
+    t = tiny_dataset.read("stores", ["store_id", "format"])
+    assert t.num_rows == tiny_dataset.rows("stores") and t.column_names == ["store_id", "format"]
+    assert tiny_dataset.read("products").schema.field("list_price").type == schema.PRODUCTS.column("list_price").type

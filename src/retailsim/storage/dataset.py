@@ -116,7 +116,7 @@ class Dataset:
         cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
         con = self.connect()
         try:
-            return con.execute(f'SELECT {cols} FROM "{table}"').fetch_arrow_table()
+            return con.sql(f'SELECT {cols} FROM "{table}"').to_arrow_table()
         finally:
             con.close()
 
