@@ -63,6 +63,12 @@ class ProductsConfig(_Strict):
     )
     brands_per_department: int = Field(8, ge=1, le=200)
     private_label_brand: str = Field("Good Basket", min_length=1)
+    price_scale: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Multiplier on every list price (a calibrated twin of a non-grocery log sets it).",
+    )
 
 
 class GammaTrait(_Strict):
@@ -79,11 +85,30 @@ class BetaTrait(_Strict):
     concentration: float = Field(gt=0)
 
 
+class WelcomeConfig(_Strict):
+    """A burst of repeat visits right after signup (onboarding, welcome offers); off by default."""
+
+    boost: float = Field(
+        1.0,
+        ge=1,
+        le=50,
+        description="Purchase-rate multiplier during a new customer's first `days` days (1 = no burst).",
+    )
+    days: float = Field(30.0, gt=0, le=365, description="Length of the welcome period after signup, in days.")
+
+
 class CustomersConfig(_Strict):
     count: int = Field(10_000, ge=1, le=1_000_000_000, description="Loyalty-card holders.")
     locale: Locale = Field("en_US", description="Names, addresses and cities come from this locale.")
     existing_share: float = Field(
         0.45, ge=0, le=1, description="Share already signed up before the horizon (alive at its start)."
+    )
+    signup_window_days: int | None = Field(
+        None,
+        ge=1,
+        le=3660,
+        description="New customers sign up within this many days from the horizon start, by shopping "
+        "intensity (None: over the whole horizon). A twin of a log of one acquisition cohort sets it.",
     )
     purchase_rate: GammaTrait = Field(
         GammaTrait(mean=1 / 16, shape=0.8), description="Visits per day while active (NBD heterogeneity)."
@@ -91,6 +116,10 @@ class CustomersConfig(_Strict):
     lifetime_days: GammaTrait = Field(
         GammaTrait(mean=1 / 420, shape=1.5),
         description="Dropout hazard per day (Pareto/NBD: exponential lifetime, gamma across customers).",
+    )
+    welcome: WelcomeConfig = Field(
+        WelcomeConfig(),
+        description="Customers who sign up during the horizon shop `boost` times as often for `days` days.",
     )
     basket_lines: GammaTrait = Field(
         GammaTrait(mean=4.5, shape=2.5), description="Mean extra lines per basket at a supermarket."
@@ -106,10 +135,21 @@ class CustomersConfig(_Strict):
     category_concentration: float = Field(
         0.6, gt=0, description="Dirichlet concentration per department: low = narrow category tastes."
     )
+    department_weights: dict[str, float] = Field(
+        default_factory=lambda: {"Home & Leisure": 0.6},
+        description="Relative weight of a department in shoppers' mean preferences (multiplies its share "
+        "of subcategories; departments not listed weigh 1). Non-food is bought less often than its range.",
+    )
     female_share: float = Field(0.52, ge=0, le=1)
     age_mean: float = Field(46, ge=16, le=90)
     age_sd: float = Field(16, gt=0)
     marketing_opt_in: float = Field(0.62, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _positive_weights(self) -> CustomersConfig:
+        if any(not 0 < w <= 100 for w in self.department_weights.values()):
+            raise ValueError("department_weights values must be > 0 and <= 100")
+        return self
 
 
 class BasketConfig(_Strict):
@@ -152,6 +192,22 @@ class SeasonalityConfig(_Strict):
         Holiday(month=12, day=31, lift=1.4),
         Holiday(month=1, day=1, lift=0.2),
     )
+    month_factors: dict[str, float] = Field(
+        default_factory=dict,
+        description="Extra multiplier on every day of a calendar month, keyed 'YYYY-MM' (campaigns, a "
+        "launch, a calibrated log's month-by-month activity); months not listed get 1.",
+    )
+
+    @model_validator(mode="after")
+    def _check_month_factors(self) -> SeasonalityConfig:
+        for key, value in self.month_factors.items():
+            try:
+                dt.date.fromisoformat(f"{key}-01")
+            except ValueError:
+                raise ValueError(f"month_factors keys must be 'YYYY-MM' (got {key!r})") from None
+            if not 0 < value <= 100:
+                raise ValueError(f"month_factors values must be > 0 and <= 100 (got {value!r} for {key})")
+        return self
 
 
 class PromotionsConfig(_Strict):

@@ -16,6 +16,7 @@ STREAMS: dict[str, int] = {
     "visits": 12,
     "baskets": 13,
     "anonymous": 14,
+    "welcome": 15,
     "defects": 20,
     "futures": 30,
 }

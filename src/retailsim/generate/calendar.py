@@ -41,6 +41,8 @@ def intensity(cfg: SeasonalityConfig, start: dt.date, n_days: int) -> np.ndarray
             out = np.where(ramp, out * factor, out)
         else:
             out = np.where(on_month & (dom == h.day), out * h.lift, out)
+    for key, factor in cfg.month_factors.items():
+        out = np.where(days.astype("datetime64[M]") == np.datetime64(key, "M"), out * factor, out)
     return out
 
 

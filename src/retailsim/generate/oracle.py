@@ -12,6 +12,7 @@ suite checks that the mean of many such futures matches :func:`expected_spend`.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,13 @@ def _known_and_alive(world: World, df: pd.DataFrame, t0: int) -> tuple[np.ndarra
     cutoff_date = np.datetime64(world.start, "D") + t0 - 1
     known = df["signup_date"].to_numpy().astype("datetime64[D]") <= cutoff_date
     return known, known & (df["churn_time"].to_numpy() > t0)
+
+
+def _welcome_start(world: World, df: pd.DataFrame) -> np.ndarray:
+    """Signup time of customers who joined during the horizon (their welcome period starts then); a
+    time long before the horizon for the others, whose welcome period is over."""
+    new = df["signup_date"].to_numpy().astype("datetime64[D]") >= np.datetime64(world.start, "D")
+    return np.where(new, df["active_from"].to_numpy(), -1e9)
 
 
 def load_truth(ds: Dataset) -> tuple[World, pd.DataFrame, Traits]:
@@ -195,6 +203,7 @@ def expected_spend(dataset: Dataset | str, cutoff: dt.date | str, horizon_days: 
     f_online = world.config.baskets.format_factor["online"]
     visits = np.zeros(len(df))
     spend = np.zeros(len(df))
+    welcome, signup = world.config.customers.welcome, _welcome_start(world, df)
     rows_all = np.flatnonzero(alive)
     for c in range(0, len(rows_all), _CHUNK):
         rows = rows_all[c : c + _CHUNK]
@@ -202,6 +211,14 @@ def expected_spend(dataset: Dataset | str, cutoff: dt.date | str, horizon_days: 
         k = days[None, :] - t0
         exposure = (np.exp(-mu * k) - np.exp(-mu * (k + 1))) / mu
         rate = tr.purchase_rate[rows, None] * world.intensity[days][None, :] * exposure  # (n, days)
+        if welcome.boost > 1:  # the part of each day inside a new customer's welcome period
+            lo = np.maximum(days[None, :], signup[rows, None])
+            hi = np.minimum(days[None, :] + 1, signup[rows, None] + welcome.days)
+            hi = np.maximum(hi, lo)  # empty overlap: hi == lo, nothing inside
+            inside = (np.exp(-mu * (lo - t0)) - np.exp(-mu * (hi - t0))) / mu
+            rate = rate + (
+                tr.purchase_rate[rows, None] * (welcome.boost - 1) * world.intensity[days][None, :] * inside
+            )
         m = tr.basket_lines[rows, None]
         phys_line = _line_values(world, tr, rows, days, -1, sub_weight, promo_value, promo_active)
         p_home, f_other = _store_mix(world, tr, rows, days)
@@ -240,6 +257,7 @@ def simulate_future_spend(
     known, alive = _known_and_alive(world, df, t0)
     rows = np.flatnonzero(alive)
     sub = tr.subset(rows)
+    welcome, signup = world.config.customers.welcome, _welcome_start(world, df)
     total_spend = np.zeros(len(df))
     total_visits = np.zeros(len(df))
     for s in range(n_sims):
@@ -247,6 +265,13 @@ def simulate_future_spend(
         churn = t0 + rng.exponential(size=len(rows)) / sub.dropout_rate  # memoryless: alive at t0
         end = np.minimum(churn, t0 + horizon_days)
         shopper, t = shopping.draw_visit_times(world, sub, np.full(len(rows), float(t0)), end, rng)
+        if welcome.boost > 1:
+            extra = replace(sub, purchase_rate=sub.purchase_rate * (welcome.boost - 1))
+            w_from = np.maximum(signup[rows], float(t0))
+            w_shopper, w_t = shopping.draw_visit_times(
+                world, extra, w_from, np.minimum(end, signup[rows] + welcome.days), rng
+            )
+            shopper, t = np.concatenate([shopper, w_shopper]), np.concatenate([t, w_t])
         day = np.floor(t).astype(np.int64)
         store = shopping.choose_stores(world, sub, shopper, day, rng)
         b = shopping.fill_baskets(world, sub, shopper, day, store, rng)

@@ -118,7 +118,9 @@ def _signup_times(
     t_exist = lo_exist + rng.random(n) * (0 - lo_exist)
     lo_new = np.maximum(opened, 0).astype(float)
     c_lo = integrate(world.cum, world.intensity, lo_new)
-    c_hi = world.cum[-1]
+    acq = world.config.customers.signup_window_days  # None: acquisitions over the whole horizon
+    c_hi = world.cum[-1] if acq is None else world.cum[min(acq, world.n_days)]
+    c_lo = np.minimum(c_lo, c_hi)
     t_new = invert(world.cum, world.intensity, c_lo + rng.random(n) * (c_hi - c_lo))
     return np.where(existing, t_exist, t_new)
 

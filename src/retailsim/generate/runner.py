@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +20,9 @@ from retailsim.storage.atomic import staged_folder
 from retailsim.storage.dataset import DUCKDB_FILE, Dataset
 from retailsim.storage.files import FileRecord, sha256_file
 from retailsim.storage.manifest import build_manifest, write_manifest
+
+if TYPE_CHECKING:
+    from retailsim.quality.defects import DefectSpec
 
 OutputFormat = Literal["parquet", "csv", "duckdb"]
 ProgressFn = Callable[[ShardResult], None]
@@ -74,6 +77,7 @@ def generate(
     overwrite: bool = False,
     executor: Executor | None = None,
     on_progress: ProgressFn | None = None,
+    defects: DefectSpec | str | None = None,
 ) -> Dataset:
     """Simulate ``config`` and write the dataset to ``out`` atomically.
 
@@ -89,6 +93,10 @@ def generate(
         Local processes; the output is byte-identical for any value.
     executor
         Alternative executor (e.g. Dask); defaults to :class:`LocalExecutor`.
+    defects
+        Inject labelled defects after the clean data is written (``rate=0.01[,kinds=…]`` or a
+        :class:`~retailsim.quality.defects.DefectSpec`); the truth goes to ``truth/defects.parquet``.
+        Parquet and CSV only (DuckDB tables enforce keys and NOT NULL).
 
     Returns
     -------
@@ -96,6 +104,16 @@ def generate(
         The published dataset.
     """
     out = Path(out)
+    if defects is not None:  # validate before any work, so a bad spec leaves no output
+        from retailsim.errors import ConfigError
+        from retailsim.quality.defects import DefectSpec
+
+        if fmt == "duckdb":
+            raise ConfigError(
+                "--defects needs --format parquet or csv (DuckDB tables enforce keys and NOT NULL)"
+            )
+        defects = DefectSpec.parse(defects) if isinstance(defects, str) else defects.validated()
+        defects.kinds_for(fmt)
     executor = executor or LocalExecutor(workers)
     file_fmt: Literal["parquet", "csv"] = "parquet" if fmt == "duckdb" else fmt
     started = time.perf_counter()
@@ -107,6 +125,11 @@ def generate(
             files.extend(res.files)
             if on_progress:
                 on_progress(res)
+        extra_defects: dict[str, object] = {}
+        if defects is not None:  # labelled damage, after the clean data is complete (quality issue)
+            from retailsim.quality.defects import inject_defects
+
+            files, extra_defects["defects"] = inject_defects(config, tmp, files, defects, file_fmt)
         if fmt == "duckdb":
             files = _to_duckdb(tmp, files)
         manifest = build_manifest(
@@ -118,6 +141,7 @@ def generate(
                 "horizon": {"start": config.horizon.start.isoformat(), "end": config.horizon.end.isoformat()},
                 "shards": config.n_shards,
                 "config": config.model_dump(mode="json"),
+                **extra_defects,
             },
         )
         write_manifest(tmp, manifest)

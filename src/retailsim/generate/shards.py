@@ -95,6 +95,13 @@ def simulate_shard(world: World, shard: int) -> ShardData:
     shopper, t = shopping.draw_visit_times(world, tr, cust.active_from, cust.churn_time, rng)
     # new customers make their first purchase when they sign up
     new = np.flatnonzero(cust.is_new)
+    if cfg.customers.welcome.boost > 1:  # the welcome burst has its own stream: nothing else changes
+        wrng = stream(cfg.seed, "welcome", shard)
+        w_shopper, w_t = shopping.draw_welcome_visits(
+            world, tr.subset(new), cust.signup_time[new], cust.churn_time[new], wrng
+        )
+        shopper = np.concatenate([shopper, new[w_shopper]])
+        t = np.concatenate([t, w_t])
     shopper = np.concatenate([shopper, new])
     t = np.concatenate([t, cust.signup_time[new]])
     day = np.floor(t).astype(np.int64)

@@ -6,7 +6,7 @@ Everything is vectorised over all visits or lines of a shard; there is no per-cu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -93,6 +93,16 @@ def draw_visit_times(
     u = ca[shopper] + rng.random(len(shopper)) * (cb - ca)[shopper]
     t = invert(world.cum, world.intensity, u)
     return shopper, np.minimum(t, np.nextafter(b[shopper], -np.inf))
+
+
+def draw_welcome_visits(
+    world: World, traits: Traits, signup: np.ndarray, churn: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The extra visits of the welcome burst (``customers.welcome``): Poisson at rate
+    ``purchase_rate × (boost − 1) × intensity(t)`` on ``[signup, min(signup + days, churn, end))``."""
+    w = world.config.customers.welcome
+    extra = replace(traits, purchase_rate=traits.purchase_rate * (w.boost - 1))
+    return draw_visit_times(world, extra, signup, np.minimum(churn, signup + w.days), rng)
 
 
 def choose_stores(
@@ -197,7 +207,9 @@ def fill_baskets(
         extra[pi] = rng.poisson(q1, size=len(pi))
     quantity = 1 + np.minimum(extra, 49)
     promotion = promotion_at(world, product, store[visit], d)
-    disc = np.where(promotion >= 0, world.promotions.discount[np.maximum(promotion, 0)], 0.0)
+    disc = np.zeros(len(promotion))
+    on_promo = promotion >= 0  # (no promotions at all is allowed: promotions.per_month=0)
+    disc[on_promo] = world.promotions.discount[promotion[on_promo]]
     price = prods.price_cents[product]
     gross = quantity * price
     disc_cents = np.round(gross * disc).astype(np.int64)

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from retailsim import schema
 from retailsim.config import SimConfig
+from retailsim.errors import ConfigError
 from retailsim.generate import calendar, reference
 from retailsim.rng import stream
 
@@ -186,7 +187,7 @@ def _build_products(cfg: SimConfig, start: dt.date, n_days: int) -> Products:
     first_of_sub = np.r_[0, np.cumsum(base + extra)[:-1]]
     is_pl[first_of_sub[(base + extra) > 1] + 1] = True
     price = np.exp(np.log(tax.price_median[sub_idx]) + rng.normal(0, tax.price_sigma[sub_idx]))
-    price = np.where(is_pl, price * 0.78, price)
+    price = np.where(is_pl, price * 0.78, price) * cfg.products.price_scale
     price_cents = np.clip(np.round(price * 100).astype(np.int64), 19, 399_999)
     price_cents = (price_cents // 10) * 10 + 9  # psychological pricing: x.x9
     cost = np.round(price_cents * rng.uniform(0.5, 0.82, size=n)) / 100
@@ -250,6 +251,7 @@ def _build_products(cfg: SimConfig, start: dt.date, n_days: int) -> Products:
     sub_w = sub_w / np.bincount(sub_dept, weights=sub_w, minlength=n_dept)[sub_dept]
     sub_table = _alias_table(sub_dept, sub_w, n_dept)
     dept_share = np.bincount(sub_dept, minlength=n_dept).astype(float)
+    dept_share *= _department_weights(cfg, departments)
     dept_share /= dept_share.sum()
     return Products(
         table,
@@ -269,6 +271,18 @@ def _build_products(cfg: SimConfig, start: dt.date, n_days: int) -> Products:
         anchor,
         pl_default,
     )
+
+
+def _department_weights(cfg: SimConfig, departments: np.ndarray) -> np.ndarray:
+    """``customers.department_weights`` as an array over ``departments`` (1 where not listed)."""
+    weights = cfg.customers.department_weights
+    unknown = sorted(set(weights) - set(departments.tolist()))
+    if unknown:
+        raise ConfigError(
+            f"customers.department_weights: unknown department(s) {unknown}; "
+            f"known departments: {', '.join(departments.tolist())}"
+        )
+    return np.array([weights.get(d, 1.0) for d in departments.tolist()])
 
 
 def _alias_table(group: np.ndarray, prob: np.ndarray, n_groups: int, resolution: int = 4096) -> GroupTable:
