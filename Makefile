@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 DEMO := data/demo
 SEED ?= 42
+PORT ?= 8501
 
 .PHONY: demo test install install-dev system-deps lint format docs bench clean
 
@@ -34,7 +35,10 @@ system-deps:
 
 demo: install
 	$(BIN)/retailsim generate --preset demo --seed $(SEED) --out $(DEMO) --overwrite --workers 2
+	$(BIN)/retailsim validate $(DEMO) --html $(DEMO)/quality/report.html --json $(DEMO)/quality/report.json
 	$(BIN)/retailsim loyalty assign $(DEMO)
+	$(BIN)/retailsim ml train $(DEMO) --models fast --threads 2
+	$(BIN)/retailsim app $(DEMO) --port $(PORT)
 
 test: install-dev system-deps
 	$(BIN)/python -m pytest -m "" -q

@@ -45,8 +45,19 @@ def generate(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, csv or duckdb.")] = "parquet",
     workers: Annotated[int, typer.Option(min=1, max=256, help="Local worker processes.")] = 1,
+    executor: Annotated[
+        str, typer.Option(help="local (process pool) or dask (the same shards as Dask tasks, same bytes).")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler tcp://host:8786 (default: a LocalCluster sized to the machine)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    defects: Annotated[
+        str | None,
+        typer.Option(help="Inject labelled defects: rate=0.01[,kinds=bad_quantity+orphan_key] (truth/defects)."),
+    ] = None,
 ) -> None:
     """Simulate shoppers and write stores, products, customers, promotions, transactions and lines."""
     from retailsim.config import build_config, load_config
@@ -58,16 +69,21 @@ def generate(
     try:
         cfg = load_config(config, sets=sets) if config else build_config(preset, sets=sets)
         total = cfg.n_shards + 1
-        with Progress(
-            TextColumn("[bold]generate[/]"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} shards"),
-            TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet,
-            transient=False,
-        ) as progress:
+        from retailsim.scale.dask_executor import open_executor
+
+        with (
+            open_executor(executor, scheduler=scheduler, workers=workers) as ex,
+            Progress(
+                TextColumn("[bold]generate[/]"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} shards"),
+                TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=quiet,
+                transient=False,
+            ) as progress,
+        ):
             task = progress.add_task("shards", total=total, lines=0, rate="")
             t0 = time.perf_counter()
             done_lines = 0
@@ -83,8 +99,10 @@ def generate(
                 out_dir,
                 fmt=fmt,
                 workers=workers,
+                executor=ex,
                 overwrite=overwrite,  # type: ignore[arg-type]
                 on_progress=on_progress,
+                defects=defects,
             )
     except RetailsimError as err:
         raise fail(str(err)) from None

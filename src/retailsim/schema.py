@@ -357,6 +357,54 @@ TIER_HISTORY = TableSpec(
     ),
 )
 
+DEFECT_KINDS = (
+    "missing_required",
+    "invalid_email",
+    "invalid_phone",
+    "invalid_sku",
+    "invalid_category",
+    "bad_quantity",
+    "bad_price",
+    "bad_discount",
+    "bad_age",
+    "orphan_key",
+    "duplicate_row",
+    "duplicate_transaction",
+    "future_timestamp",
+    "future_date",
+    "before_signup",
+    "before_store_opening",
+    "before_product_launch",
+    "promotion_out_of_window",
+    "totals_mismatch",
+    "discount_above_price",
+    "cost_above_price",
+    "city_region_mismatch",
+    "encoding_damage",
+    "unparseable_cell",
+)
+
+DEFECTS_TRUTH = TableSpec(
+    name="defects",
+    description=(
+        "Ground truth of `generate --defects`: one row per damaged or added row, written to "
+        "truth/defects.parquet (absent from clean datasets)."
+    ),
+    primary_key=("table_name", "row_key"),
+    truth=True,
+    optional=True,
+    columns=(
+        _c("table_name", pa.string(), "Table of the damaged row."),
+        _c("row_key", pa.string(), "Its primary key as text, parts joined by `|` (e.g. `10000000007|3`)."),
+        _c(
+            "column", pa.string(), "The damaged column; null when the whole row is the defect.", nullable=True
+        ),
+        _c("kind", pa.string(), "What was done to it.", allowed=DEFECT_KINDS),
+        _c("detail", pa.string(), "Before → after, in words.", nullable=True),
+        _c("file", pa.string(), "File holding the row, relative to the dataset folder."),
+    ),
+)
+
 DATA_TABLES: tuple[TableSpec, ...] = (
     STORES,
     PRODUCTS,
@@ -367,7 +415,10 @@ DATA_TABLES: tuple[TableSpec, ...] = (
 )
 TRUTH_TABLES: tuple[TableSpec, ...] = (CUSTOMER_TRUTH, CALENDAR_TRUTH)
 DERIVED_TABLES: tuple[TableSpec, ...] = (TIER_HISTORY,)  # written after generation, never by `generate`
-TABLES: dict[str, TableSpec] = {t.name: t for t in (*DATA_TABLES, *TRUTH_TABLES, *DERIVED_TABLES)}
+OPTIONAL_TRUTH_TABLES: tuple[TableSpec, ...] = (DEFECTS_TRUTH,)  # written only by `generate --defects`
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (*DATA_TABLES, *TRUTH_TABLES, *OPTIONAL_TRUTH_TABLES, *DERIVED_TABLES)
+}
 
 
 def table(name: str) -> TableSpec:
