@@ -56,7 +56,9 @@ def generate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     defects: Annotated[
         str | None,
-        typer.Option(help="Inject labelled defects: rate=0.01[,kinds=bad_quantity+orphan_key] (truth/defects)."),
+        typer.Option(
+            help="Inject labelled defects: rate=0.01[,kinds=bad_quantity+orphan_key] (truth/defects)."
+        ),
     ] = None,
 ) -> None:
     """Simulate shoppers and write stores, products, customers, promotions, transactions and lines."""
@@ -108,7 +110,12 @@ def generate(
         raise fail(str(err)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; no output was written", 130) from None
-    if not quiet:
+    if not quiet and defects:  # damaged data (CSV cells that do not parse…): no facts, point to validate
+        n = ds.manifest["defects"]["rows"]
+        out.print(
+            f"wrote {out_dir} with {n:,} labelled defects (truth/defects.parquet); check: retailsim validate {out_dir}"
+        )
+    elif not quiet:
         from retailsim.summary import print_summary
 
         print_summary(ds, out)

@@ -60,7 +60,8 @@ LINE_AGGREGATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "lines__max_promo_store": ("max(promotion__store_id)", ("promotion",)),
 }
 BITMAP_MAX = 63  # line numbers 0..63 fit one UBIGINT bitmap
-SUSPICIOUS = f"__min < 0 OR __max > {BITMAP_MAX} OR bit_count(__bits) <> __n"  # a group may repeat a value
+# a group whose bitmap has fewer bits than rows may repeat a value (or hold one outside 0..63, or NULL)
+SUSPICIOUS = "bit_count(coalesce(__bits, 0::UBIGINT)) <> __n"
 LINES, TXNS = "transaction_lines", "transactions"
 TXN_FK_RULE = "transaction_lines.txn_id.fk"
 
@@ -172,12 +173,10 @@ class Session:
             return name
         keys = ", ".join(f"r.{q(c)} AS __k{i + 1}" for i, c in enumerate(head))
         b = f"r.{q(last)}"
-        # a bitmap of the values masked to 0..63; exact when min >= 0 and max <= 63 (else "suspicious")
+        # a bitmap of the values 0..63: as many bits as rows proves the values distinct
         aggs = [
-            f"count({b}) AS __n",
-            f"min({b}) AS __min",
-            f"max({b}) AS __max",
-            f"bit_or(1::UBIGINT << CAST({b} & {BITMAP_MAX} AS UBIGINT)) AS __bits",
+            "count(*) AS __n",
+            f"bit_or(CASE WHEN {b} BETWEEN 0 AND {BITMAP_MAX} THEN 1::UBIGINT << CAST({b} AS UBIGINT) END) AS __bits",
         ]
         joins = ""
         if table == LINES and head == ("txn_id",):
@@ -265,7 +264,11 @@ class Session:
             )
             # FULL: a unit of lines without a header comes out as a row with r.* NULL (the lines' orphans)
             join = "FULL OUTER JOIN" if self.full_lines else "LEFT JOIN"
-            return f"{join} {sub} AS lines ON lines.__k1 = r.txn_id", [*names, "lines__dupkeys", "lines__txn_id"]
+            return f"{join} {sub} AS lines ON lines.__k1 = r.txn_id", [
+                *names,
+                "lines__dupkeys",
+                "lines__txn_id",
+            ]
         if alias == "dupcontent":
             self.duplicate_transactions()
             return "LEFT JOIN __dupcontent AS dupcontent ON dupcontent.__k1 = r.txn_id", ["dupcontent__first"]
