@@ -143,6 +143,11 @@ class MLConfig(_Strict):
         description="Refit the champion on every cutoff (validation and test included) before saving. Off: "
         "the saved model is exactly the one the leaderboard evaluated.",
     )
+    bgnbd_features: bool = Field(
+        True,
+        description="Stack BG/NBD + Gamma-Gamma (fitted on the training cutoffs) as three features of every "
+        "other model: expected purchase days, P(alive), expected spend.",
+    )
     ensemble: bool = Field(
         True,
         description="Also blend the trained models (non-negative weights fitted on the validation cutoff) and "

@@ -31,6 +31,8 @@ from retailsim.ml.errors import AsOfError, NotEnoughDataError, SchemaMismatchErr
 from retailsim.storage.dataset import Dataset
 
 KEYS = ("cutoff", "customer_id")
+#: Stacked BG/NBD + Gamma-Gamma summaries (when :attr:`FeatureSpec.bgnbd` is set).
+BG_COLUMNS = ("bg_expected_purchases", "bg_p_alive", "bg_expected_spend")
 LABEL = "label"
 WINDOWS = (7, 30, 90, 365)
 SPEC_VERSION = 1
@@ -119,6 +121,11 @@ class FeatureSpec:
         Department names whose spend shares are features (``categories`` group).
     left_out
         Group name → why it is not used (missing columns, loyalty module unavailable …).
+    loyalty_config
+        Tier rules of the ``loyalty`` group (fixed at training).
+    bgnbd
+        BG/NBD + Gamma-Gamma parameters fitted on the training cutoffs: when set, the model-based summaries
+        :data:`BG_COLUMNS` are features too (computed from the ``bg_*`` RFM features by closed forms).
     """
 
     horizon_days: int = 30
@@ -127,6 +134,7 @@ class FeatureSpec:
     departments: tuple[str, ...] = ()
     left_out: dict[str, str] = field(default_factory=dict)
     loyalty_config: dict[str, Any] | None = None
+    bgnbd: dict[str, Any] | None = None
     version: int = SPEC_VERSION
 
     # -- columns -----------------------------------------------------------------------------------------
@@ -185,6 +193,8 @@ class FeatureSpec:
             cols += ["marketing_opt_in"]
         if "loyalty" in g:
             cols += ["tier_rank"]
+        if self.bgnbd is not None:
+            cols += list(BG_COLUMNS)
         return cols
 
     @property
@@ -241,6 +251,7 @@ class FeatureSpec:
             departments=tuple(data["departments"]),
             left_out=dict(data.get("left_out", {})),
             loyalty_config=data.get("loyalty_config"),
+            bgnbd=data.get("bgnbd"),
         )
 
     def digest(self) -> str:
@@ -837,12 +848,37 @@ def _build(
         ORDER BY p.cutoff, p.customer_id
     """).df()
 
+    if spec.bgnbd is not None:
+        add_bgnbd_columns(frame, spec)
     if labels:
         frame[LABEL] = _labels(con, ds, cuts, h, id_filter, frame)
     if sequences:
         frame = pd.concat([frame, _sequences(con, spec, frame)], axis=1)
     frame["cutoff"] = pd.to_datetime(frame["cutoff"]).astype("datetime64[s]")
     frame["customer_id"] = frame["customer_id"].astype("int64")
+    return frame
+
+
+def add_bgnbd_columns(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Add :data:`BG_COLUMNS` to ``frame`` (in place) from its ``bg_*`` RFM features and ``spec.bgnbd``:
+    expected purchase days in the horizon, P(still active) and expected spend (cold-start constant for
+    customers without a purchase)."""
+    from retailsim.ml.clv import bgnbd_expected_purchases, bgnbd_p_alive, gamma_gamma_spend
+
+    p = spec.bgnbd
+    if p is None:
+        return frame
+    x = frame["bg_frequency"].to_numpy(dtype=np.float64)
+    rec = frame["bg_recency"].to_numpy(dtype=np.float64)
+    age = frame["bg_T"].to_numpy(dtype=np.float64)
+    bought = frame["has_purchase"].to_numpy() > 0
+    purchases = bgnbd_expected_purchases(p["bg"], float(spec.horizon_days), x, rec, age)
+    value = gamma_gamma_spend(p["gg"], x, frame["bg_monetary"].to_numpy(dtype=np.float64))
+    frame["bg_expected_purchases"] = np.where(bought, purchases, 0.0)
+    frame["bg_p_alive"] = np.where(bought, bgnbd_p_alive(p["bg"], x, rec, age), 1.0)
+    frame["bg_expected_spend"] = np.where(
+        bought, purchases * np.maximum(value, 0.0), float(p.get("cold_start", 0.0))
+    )
     return frame
 
 
@@ -960,8 +996,14 @@ def _register_tiers(
 
 def feature_report(spec: FeatureSpec) -> dict[str, Any]:
     """What a dataset's features are made of: groups used (with their columns) and groups left out (why)."""
+    used = {g: GROUP_INDEX[g].description for g in spec.groups}
+    if spec.bgnbd is not None:
+        used["bgnbd"] = (
+            "BG/NBD + Gamma-Gamma expected purchase days, P(alive) and expected spend (parameters fitted on the "
+            "training cutoffs, stacked)"
+        )
     return {
-        "used": {g: GROUP_INDEX[g].description for g in spec.groups},
+        "used": used,
         "left_out": dict(spec.left_out),
         "numeric": spec.numeric,
         "categorical": spec.categorical,

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from retailsim.ml.features import (
     LABEL,
     CutoffPlan,
     FeatureSpec,
+    add_bgnbd_columns,
     build_features,
     feature_report,
     plan_cutoffs,
@@ -206,6 +207,25 @@ def train(
     y_tr, y_va, y_te = (d[LABEL].to_numpy(dtype=np.float64) for d in (tr, va, te))
     say(f"dataset: {len(tr):,} training, {len(va):,} validation, {len(te):,} test rows in {build_s:.1f} s")
 
+    # BG/NBD + Gamma-Gamma: a baseline, and (stacked) three model-based features for every other model
+    bg_model: SpendModel | None = None
+    bg_fit_s = 0.0
+    if cfg.bgnbd_features or "bgnbd" in names:
+        say("fitting BG/NBD + Gamma-Gamma (pymc-marketing, MAP)")
+        t0 = time.perf_counter()
+        try:
+            bg_model = make_model("bgnbd", cfg, spec).fit(tr, y_tr)
+        except Exception as err:  # a third-party fit failure must not sink the other models
+            bg_model = None
+            names = [n for n in names if n != "bgnbd"]
+            spec = replace(spec, left_out={**spec.left_out, "bgnbd": f"BG/NBD fit failed: {err}"})
+            say(f"BG/NBD + GG left out: {err}")
+        bg_fit_s = time.perf_counter() - t0
+        if bg_model is not None and cfg.bgnbd_features:
+            spec = replace(spec, bgnbd=bg_model.export())  # type: ignore[attr-defined]
+            for part in (tr, va, te):
+                add_bgnbd_columns(part, spec)
+
     oracle = {"validation": _oracle(ds, plan.validation, va, h), "test": _oracle(ds, plan.test, te, h)}
 
     # the head: P(buy) and the interval for every prediction (also the "hurdle" baseline)
@@ -223,6 +243,8 @@ def train(
         if name == "hurdle":
             model: SpendModel = head
             fit_s = head_fit_s
+        elif name == "bgnbd" and bg_model is not None:
+            model, fit_s = bg_model, bg_fit_s
         else:
             say(f"fitting {name}")
             model = make_model(name, cfg, spec)

@@ -28,6 +28,7 @@ FAST_SETS = [
     "nn.static_size=8",
     "nn.batch_size=256",
     "bgnbd.max_fit_customers=300",
+    "bgnbd_features=false",
     "threads=1",
 ]
 
@@ -44,9 +45,11 @@ def ml_config() -> Callable[..., MLConfig]:
 
 @pytest.fixture(scope="session")
 def trained_tiny(tiny_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """The fast model set plus a GRU on the tiny preset, saved under a temporary model directory."""
+    """The fast model set plus a GRU on the tiny preset, with the stacked BG/NBD features, saved under a
+    temporary model directory."""
     out = tmp_path_factory.mktemp("models")
-    return train(tiny_dataset, fast_config("zero,last30,mean_daily,hurdle,lr,xgb,gru"), model_dir=out)
+    cfg = fast_config("zero,last30,mean_daily,hurdle,lr,xgb,gru", "bgnbd_features=true")
+    return train(tiny_dataset, cfg, model_dir=out)
 
 
 TableFn = Callable[[pa.Table], pa.Table]

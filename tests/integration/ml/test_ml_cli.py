@@ -13,7 +13,16 @@ from retailsim.storage.dataset import Dataset
 
 from_here = CliRunner()
 
-FAST = ["--set", "xgb.n_estimators=30", "--set", "xgb.early_stopping_rounds=5", "--set", "nn.epochs=1"]
+FAST = [
+    "--set",
+    "xgb.n_estimators=30",
+    "--set",
+    "xgb.early_stopping_rounds=5",
+    "--set",
+    "nn.epochs=1",
+    "--set",
+    "bgnbd_features=false",
+]
 
 
 def test_ml_commands_end_to_end(tiny_dataset: Dataset, tmp_path: Path) -> None:

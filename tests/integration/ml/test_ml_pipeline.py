@@ -71,6 +71,9 @@ def test_backtest_leaderboard_and_champion(trained_tiny: TrainResult) -> None:
         encoding="utf-8"
     )
     assert (trained_tiny.model_path.parent / CHAMPION).is_file()  # type: ignore[union-attr]
+    # the stacked BG/NBD summaries are features of every model
+    assert trained_tiny.predictor.spec.bgnbd is not None and "bg_p_alive" in trained_tiny.predictor.spec.numeric
+    assert "bgnbd" in r["features"]["used"]
 
 
 def test_artifacts_round_trip_bit_for_bit(trained_tiny: TrainResult, tiny_dataset: Dataset) -> None:
@@ -343,7 +346,7 @@ def test_the_other_models_train_save_and_reload(
     tiny_dataset: Dataset, tmp_path: Path, ml_config: Callable[..., MLConfig]
 ) -> None:
     """BG/NBD + GG (pymc-marketing), Tweedie, random forest, RNN, LSTM: trained, saved (save=all), reloaded."""
-    from retailsim.ml.models.baselines import bgnbd_expected_purchases, gamma_gamma_spend
+    from retailsim.ml.clv import bgnbd_expected_purchases, gamma_gamma_spend
 
     result = train(
         tiny_dataset,

@@ -6,13 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retailsim.ml.models.baselines import (
-    Last30Model,
-    MeanDailyModel,
-    ZeroModel,
-    bgnbd_expected_purchases,
-    gamma_gamma_spend,
-)
+from retailsim.ml.clv import bgnbd_expected_purchases, bgnbd_p_alive, gamma_gamma_spend
+from retailsim.ml.models.baselines import Last30Model, MeanDailyModel, ZeroModel
 from retailsim.ml.models.boosting import HurdleModel
 from retailsim.ml.preprocess import OTHER, Preprocessor
 
@@ -25,6 +20,10 @@ def test_bgnbd_matches_the_published_cdnow_example() -> None:
     # a customer seen only once, long ago, is expected to buy less than a recent one
     old, new = bgnbd_expected_purchases(params, 39, np.array([0.0, 0.0]), np.zeros(2), np.array([70.0, 1.0]))
     assert 0 < old < new
+    alive = bgnbd_p_alive(
+        params, np.array([2.0, 2.0, 0.0]), np.array([30.43, 5.0, 0.0]), np.array([38.86] * 3)
+    )
+    assert 0 < alive[1] < alive[0] < 1 and alive[2] == 1.0
 
 
 def test_gamma_gamma_prior_mean_and_shrinkage() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
+from retailsim.ml.clv import bgnbd_expected_purchases, gamma_gamma_spend
 from retailsim.ml.models.base import SpendModel
 
 
@@ -66,33 +66,6 @@ class MeanDailyModel(SpendModel):
 # -------------------------------------------------------------------------------------------------------
 # BG/NBD + Gamma-Gamma
 # -------------------------------------------------------------------------------------------------------
-def bgnbd_expected_purchases(
-    params: dict[str, float], t: float, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
-) -> np.ndarray:
-    """Expected repeat purchases in the next ``t`` periods given (x, t_x, T) (Fader, Hardie & Lee 2005, eq. 10).
-
-    Computed in log space where it can be; ``scipy.special.hyp2f1`` for the Gaussian hypergeometric term.
-    """
-    r, alpha, a, b = params["r"], params["alpha"], params["a"], params["b"]
-    x, tx, T = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
-    z = t / (alpha + T + t)
-    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    lead = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-    numer = (a + b + x - 1) / (a - 1) * (1 - lead * hyp)
-    ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + tx)))
-    denom = 1 + (x > 0) * (a / np.maximum(b + x - 1, 1e-12)) * ratio
-    out = numer / denom
-    return np.where(np.isfinite(out), np.maximum(out, 0.0), 0.0)
-
-
-def gamma_gamma_spend(params: dict[str, float], frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
-    """Expected spend per purchase given x repeat purchases of mean value m (Fader, Hardie & Lee 2005b)."""
-    p, q, v = params["p"], params["q"], params["v"]
-    x = np.asarray(frequency, dtype=np.float64)
-    m = np.asarray(monetary, dtype=np.float64)
-    return (p * (v + x * m)) / (p * x + q - 1)
-
-
 def _fit_pymc(rfm: pd.DataFrame) -> tuple[dict[str, float], dict[str, float], tuple[Any, Any]]:
     """MAP fit of BG/NBD and Gamma-Gamma with pymc-marketing (third-party noise silenced narrowly); returns
     the parameters and the fitted pymc-marketing models."""
@@ -171,6 +144,10 @@ class BGNBDModel(SpendModel):
             "fit_cutoff": str(pd.Timestamp(X["cutoff"].max()).date()),
         }
         return self
+
+    def export(self) -> dict[str, Any]:
+        """The fitted parameters as JSON (what :attr:`FeatureSpec.bgnbd` stores for the stacked features)."""
+        return {"bg": dict(self.bg_params_), "gg": dict(self.gg_params_), "cold_start": self.cold_start_}
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         x = X["bg_frequency"].to_numpy(dtype=np.float64)
