@@ -62,8 +62,16 @@ def test_dask_writes_the_same_bytes_as_1_and_2_local_workers(
     w1, w2 = local_runs
     d2 = generate(tiny_config, tmp_path / "dask", executor=dask2)
     assert len(dask2.client.scheduler_info()["workers"]) == 2
+    # every worker: pyarrow limited to one thread, glibc's adaptive malloc left alone (see _local_cluster)
+    assert set(dask2.client.run(_worker_settings).values()) == {(1, None)}
     assert _manifest(w1) == _manifest(w2) == _manifest(d2)
     assert _checksums(d2) == _checksums(w1) and len(_checksums(d2)) > 10
+
+
+def _worker_settings() -> tuple[int, str | None]:
+    import pyarrow as pa
+
+    return pa.cpu_count(), os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
 class KillWorkerOnce:

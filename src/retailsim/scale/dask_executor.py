@@ -105,6 +105,29 @@ def _check_worker_versions(client: Client) -> None:
         )
 
 
+def _local_cluster(distributed: Any, workers: int, memory_limit: str | float | None) -> LocalCluster:
+    """A LocalCluster of single-threaded worker processes, without distributed's ``MALLOC_TRIM_THRESHOLD_``.
+
+    distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers to hand memory back to the OS sooner; that
+    also switches off glibc's adaptive mmap threshold, so every large numpy temporary is mmapped and faulted in
+    afresh. Measured on a 10^7-line run: 30-50 % more CPU per line than without it, for ~0.1 GiB less peak RSS
+    per worker. Shard tasks are short and free everything when they end, so the setting is left out here.
+    """
+    import dask
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address=":0",  # a free port: never clash with another cluster on 8787
+            # task errors reach the client as exceptions; a Ctrl-C that stops workers mid-task would
+            # otherwise print their connection errors
+            silence_logs=logging.CRITICAL,
+        )
+
+
 class ShardRunner:
     """The function a Dask task runs: checks the worker sees the output folder, then runs the shard.
 
@@ -195,16 +218,7 @@ class DaskExecutor:
             if self.scheduler:
                 client = distributed.Client(self.scheduler, timeout=self.connect_timeout)
             else:
-                self._cluster = distributed.LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    memory_limit=self.memory_limit,
-                    dashboard_address=":0",  # a free port: never clash with another cluster on 8787
-                    # task errors reach the client as exceptions; a Ctrl-C that stops workers mid-task
-                    # would otherwise print their connection errors
-                    silence_logs=logging.CRITICAL,
-                )
+                self._cluster = _local_cluster(distributed, self.workers, self.memory_limit)
                 client = distributed.Client(self._cluster, timeout=self.connect_timeout)
         except (OSError, TimeoutError) as err:
             self.close()
