@@ -201,29 +201,63 @@ def run(
     return res
 
 
+def _probe_work(seconds: float) -> int:
+    """Sort random arrays for ``seconds``; return how many (a fixed unit of numpy work)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        np.sort(rng.random(200_000))
+        n += 1
+    return n
+
+
+def capacity_probe(seconds: float = 3.0) -> float:
+    """Throughput of 2 processes doing the same numpy work at once over that of 1: what a perfect 2-worker
+    executor could reach on this machine right now (2.0 on two free cores; less when others use the CPUs)."""
+    with ProcessPoolExecutor(2) as pool:
+        one = pool.submit(_probe_work, seconds).result()
+        two = sum(f.result() for f in [pool.submit(_probe_work, seconds) for _ in range(2)])
+    return two / max(one, 1)
+
+
 def dask_scaling(
-    base: SimConfig, per_customer: float, lines: float, root: Path, keep: bool
+    base: SimConfig, per_customer: float, lines: float, root: Path, repeats: int
 ) -> list[RunResult]:
+    """1 vs 2 workers, alternated ``repeats`` times; the best run of each counts (the machine is shared)."""
     from retailsim.scale.dask_executor import DaskExecutor
 
     # the preset's shards (20,000 customers, ~2.5M lines): enough of them that 2 workers get balanced work,
-    # big enough that building the world in every task (~1.6 s for `large`) stays a small part of a task
+    # big enough that building the world in every task stays a small part of a task
     cfg = sized(base, lines, per_customer)
-    out: list[RunResult] = []
-    for n in (1, 2):
-        with DaskExecutor(workers=n) as ex:
-            ex.client.wait_for_workers(n)
-            out.append(
-                run(f"dask {n} worker(s)", cfg, root, workers=n, executor=ex, executor_name="dask", keep=keep)
-            )
-    ratio = out[0].seconds / out[1].seconds
-    cpu_ratio = out[1].lines_per_cpu_s / out[0].lines_per_cpu_s
+    runs: dict[int, list[RunResult]] = {1: [], 2: []}
+    before = capacity_probe()
+    for r in range(repeats):
+        for n in (1, 2):
+            with DaskExecutor(workers=n) as ex:
+                ex.client.wait_for_workers(n)
+                runs[n].append(
+                    run(
+                        f"dask {n} worker(s) #{r + 1}",
+                        cfg,
+                        root,
+                        workers=n,
+                        executor=ex,
+                        executor_name="dask",
+                    )
+                )
+    after = capacity_probe()
+    best = {n: min(rs, key=lambda x: x.seconds) for n, rs in runs.items()}
+    ratio = best[1].seconds / best[2].seconds
+    cpu_ratio = best[2].lines_per_cpu_s / best[1].lines_per_cpu_s
     print(
-        f"Dask scaling 1 -> 2 workers: {ratio:.2f}x wall-clock (goal >= 1.7x); CPU cost per line "
-        f"with 2 workers = {1 / cpu_ratio:.2f} x that with 1 (1.00 = no overhead from going parallel)",
+        f"Dask scaling 1 -> 2 workers (best of {repeats}): {ratio:.2f}x wall-clock (goal >= 1.7x); CPU cost per "
+        f"line with 2 workers = {1 / cpu_ratio:.2f} x that with 1 (1.00 = no overhead from going parallel); "
+        f"machine's own 2-process capacity (numpy probe) before/after: {before:.2f}x / {after:.2f}x",
         flush=True,
     )
-    return out
+    return [best[1], best[2]]
 
 
 def main() -> None:
@@ -232,6 +266,9 @@ def main() -> None:
     ap.add_argument("--memory-lines", type=float, default=5e7, help="Line items of the memory-bound run.")
     ap.add_argument("--dask-lines", type=float, default=2e7, help="Line items of the Dask scaling runs.")
     ap.add_argument("--workers", type=int, default=2, help="Local workers of the big and memory runs.")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="Alternated 1- and 2-worker Dask runs (best counts)."
+    )
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-dask", action="store_true")
@@ -278,7 +315,7 @@ def main() -> None:
                 f"memory bound: {r.peak_rss_total / GIB:.2f} GiB for all processes (goal <= ~2 GiB): {verdict}"
             )
         if not args.skip_dask:
-            results += dask_scaling(base, per_customer, args.dask_lines, root, args.keep)
+            results += dask_scaling(base, per_customer, args.dask_lines, root, args.repeats)
     finally:
         if not args.keep and args.root is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -195,4 +195,7 @@ def test_truth_covers_every_customer(tiny_dataset: Dataset) -> None:
 def test_dataset_read_returns_arrow_with_schema_types(tiny_dataset: Dataset) -> None:
     t = tiny_dataset.read("stores", ["store_id", "format"])
     assert t.num_rows == tiny_dataset.rows("stores") and t.column_names == ["store_id", "format"]
-    assert tiny_dataset.read("products").schema.field("list_price").type == schema.PRODUCTS.column("list_price").type
+    assert (
+        tiny_dataset.read("products").schema.field("list_price").type
+        == schema.PRODUCTS.column("list_price").type
+    )

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cloudpickle
 import pytest
 from typer.testing import CliRunner
 
@@ -27,6 +26,7 @@ from retailsim.scale.pgserver import free_port
 from retailsim.storage.dataset import Dataset
 
 pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
 
 # The failure-injecting task wrappers below run inside Dask workers: send them by value, not by module name.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

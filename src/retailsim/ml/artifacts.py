@@ -1,4 +1,5 @@
-"""Model artifacts on disk: no pickle, every file hashed in the model card and verified on load.
+"""Model artifacts on disk: only data formats (JSON, XGBoost UBJ, skops, safetensors), every file hashed in the
+model card and verified on load.
 
 A saved predictor is a folder::
 

@@ -432,7 +432,7 @@ def plan_cutoffs(
     cutoffs: Sequence[dt.date] | None = None,
     every: str = "1M",
     horizon_days: int = 30,
-    train_cutoffs: int = 6,
+    train_cutoffs: int = 12,
     min_history_days: int = 56,
 ) -> CutoffPlan:
     """Pick training, validation and test cutoffs (explicit or every ``every``), checking non-overlap.
@@ -612,7 +612,8 @@ def _build(
         )
     con.execute(f"""
         CREATE TEMP TABLE ml_pop AS
-        SELECT c.cutoff, p.* FROM ml_cutoffs c JOIN ({people}) p ON p.signup_date <= c.cutoff
+        SELECT row_number() OVER (ORDER BY c.cutoff, p.customer_id) - 1 AS rn, c.cutoff, p.*
+        FROM ml_cutoffs c JOIN ({people}) p ON p.signup_date <= c.cutoff
     """)
 
     # -- customer-day aggregates of the headers --------------------------------------------------------
@@ -713,7 +714,7 @@ def _build(
         con.execute(f"""
             CREATE TEMP TABLE ml_lagg AS
             SELECT c.cutoff, d.customer_id, {", ".join(lagg)}
-            FROM ml_cutoffs c JOIN ml_ldaily d ON d.d <= c.cutoff
+            FROM ml_cutoffs c JOIN ml_ldaily d ON d.d <= c.cutoff AND d.d > c.cutoff - 365
             GROUP BY 1, 2
         """)
         if "promotions" in g:
@@ -901,13 +902,6 @@ def calendar_features(cutoffs: Iterable[dt.date], horizon_days: int) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _row_index(frame: pd.DataFrame, part: pd.DataFrame) -> np.ndarray:
-    """Row of ``frame`` for each (cutoff, customer_id) of ``part`` (-1 when absent)."""
-    keys = pd.MultiIndex.from_arrays([pd.to_datetime(frame["cutoff"]), frame["customer_id"].astype("int64")])
-    probe = pd.MultiIndex.from_arrays([pd.to_datetime(part["cutoff"]), part["customer_id"].astype("int64")])
-    return np.asarray(keys.get_indexer(probe))
-
-
 def _labels(
     con: duckdb.DuckDBPyConnection,
     ds: Dataset,
@@ -923,35 +917,36 @@ def _labels(
             f"labels for cutoff {late[0]} need data up to {late[0] + dt.timedelta(days=h)}, "
             f"but the data ends on {end}"
         )
+    # ml_pop.rn is the row of the frame (both ordered by cutoff, customer_id); buyers not yet signed up at
+    # the cutoff are not in the population and drop out of the join
     part = con.execute(f"""
-        SELECT c.cutoff, t.customer_id, {_eur(f"SUM({_cents('t.total_amount')})")} AS label
-        FROM ml_cutoffs c JOIN transactions t
-          ON t.txn_ts >= CAST(c.cutoff + 1 AS TIMESTAMP) AND t.txn_ts < CAST(c.cutoff + {1 + h} AS TIMESTAMP)
-        WHERE t.customer_id IS NOT NULL{id_filter}
-        GROUP BY 1, 2
-    """).df()
+        SELECT p.rn, {_eur(f"SUM({_cents('t.total_amount')})")} AS label
+        FROM ml_pop p JOIN transactions t
+          ON t.customer_id = p.customer_id
+         AND t.txn_ts >= CAST(p.cutoff + 1 AS TIMESTAMP) AND t.txn_ts < CAST(p.cutoff + {1 + h} AS TIMESTAMP)
+        WHERE true{id_filter}
+        GROUP BY 1
+    """).fetchnumpy()
     y = np.zeros(len(frame))
-    idx = _row_index(frame, part)
-    ok = idx >= 0  # buyers who signed up after the cutoff are not in the population
-    y[idx[ok]] = part["label"].to_numpy()[ok]
+    y[np.asarray(part["rn"], dtype=np.int64)] = np.asarray(part["label"], dtype=np.float64)
     return y
 
 
 def _sequences(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, frame: pd.DataFrame) -> pd.DataFrame:
     w = spec.sequence_weeks
     part = con.execute(f"""
-        SELECT c.cutoff, d.customer_id, CAST(datediff('day', d.d, c.cutoff) // 7 AS INTEGER) AS w,
+        SELECT p.rn, CAST(datediff('day', d.d, p.cutoff) // 7 AS INTEGER) AS w,
                {_eur("SUM(d.spend)")} AS spend, CAST(SUM(d.txns) AS DOUBLE) AS txns
-        FROM ml_cutoffs c JOIN ml_daily d ON d.d <= c.cutoff AND d.d > c.cutoff - {7 * w}
-        GROUP BY 1, 2, 3
-    """).df()
+        FROM ml_pop p JOIN ml_daily d
+          ON d.customer_id = p.customer_id AND d.d <= p.cutoff AND d.d > p.cutoff - {7 * w}
+        GROUP BY 1, 2
+    """).fetchnumpy()
     spend = np.zeros((len(frame), w), dtype=np.float32)
     txns = np.zeros((len(frame), w), dtype=np.float32)
-    idx = _row_index(frame, part)
-    ok = idx >= 0
-    col = (w - 1 - part["w"].to_numpy())[ok]  # chronological: the last column is the cutoff's week
-    spend[idx[ok], col] = part["spend"].to_numpy()[ok]
-    txns[idx[ok], col] = part["txns"].to_numpy()[ok]
+    rows = np.asarray(part["rn"], dtype=np.int64)
+    col = w - 1 - np.asarray(part["w"], dtype=np.int64)  # chronological: the last column is the cutoff's week
+    spend[rows, col] = np.asarray(part["spend"], dtype=np.float32)
+    txns[rows, col] = np.asarray(part["txns"], dtype=np.float32)
     return pd.DataFrame(
         np.concatenate([spend, txns], axis=1), columns=spec.sequence_columns, index=frame.index
     )

@@ -1,7 +1,7 @@
 """Turn a feature frame into a numeric matrix; every learned parameter is plain JSON.
 
-Feature columns, category levels and scaler parameters are stored as JSON beside each model (no pickle), so
-a saved model can be read, audited and re-applied without Python objects.
+Feature columns, category levels and scaler parameters are stored as JSON beside each model, never as
+serialised Python objects, so a saved model can be read, audited and re-applied as plain data.
 """
 
 from __future__ import annotations
@@ -79,19 +79,24 @@ class Preprocessor:
         return self.numeric + [f"{c}={lv}" for c in self.categorical for lv in self.levels[c]]
 
     def transform(self, frame: pd.DataFrame, dtype: type = np.float32) -> np.ndarray:
-        """The matrix for ``frame`` (rows in order)."""
-        x = self._numeric(frame)
-        if self.scale:
-            x = (x - np.asarray(self.mean)) / np.asarray(self.std)
-        blocks = [x]
+        """The matrix for ``frame`` (rows in order), filled column by column into one preallocated array."""
+        n, k = len(frame), len(self.numeric)
+        out = np.zeros((n, k + sum(len(self.levels[c]) for c in self.categorical)), dtype=dtype)
+        for j, c in enumerate(self.numeric):
+            v = frame[c].to_numpy(dtype=np.float64)
+            if self.log:
+                v = signed_log1p(v)
+            if self.scale:
+                v = (v - self.mean[j]) / self.std[j]
+            out[:, j] = v
+        offset, rows = k, np.arange(n)
         for c in self.categorical:
             lv = self.levels[c]
-            codes = np.asarray(pd.Categorical(frame[c].astype(str), categories=lv[:-1]).codes, dtype=np.int64)
+            codes = pd.Index(lv[:-1]).get_indexer(frame[c].astype(str))
             codes[codes < 0] = len(lv) - 1  # unseen or rare levels: __other__
-            onehot = np.zeros((len(frame), len(lv)))
-            onehot[np.arange(len(frame)), codes] = 1.0
-            blocks.append(onehot)
-        return np.concatenate(blocks, axis=1).astype(dtype, copy=False)
+            out[rows, offset + codes] = 1.0
+            offset += len(lv)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {

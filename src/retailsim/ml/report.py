@@ -62,7 +62,9 @@ def _table(rows: list[dict[str, Any]], champion: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _figures(report: dict[str, Any]) -> list[tuple[str, Any]]:
+def figures(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The report's Plotly figures as (title, figure): leaderboard, calibration, residuals by segment, feature
+    importance, P(buy) calibration and interval coverage (the dashboard's Models page shows them too)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -182,7 +184,7 @@ def render_html(report: dict[str, Any]) -> str:
     champion = report["champion"]
     parts = []
     try:
-        figs = _figures(report)
+        figs = figures(report)
     except ImportError:  # plotly missing: tables only
         figs = []
     for i, (title, fig) in enumerate(figs):

@@ -72,7 +72,9 @@ def test_backtest_leaderboard_and_champion(trained_tiny: TrainResult) -> None:
     )
     assert (trained_tiny.model_path.parent / CHAMPION).is_file()  # type: ignore[union-attr]
     # the stacked BG/NBD summaries are features of every model
-    assert trained_tiny.predictor.spec.bgnbd is not None and "bg_p_alive" in trained_tiny.predictor.spec.numeric
+    assert (
+        trained_tiny.predictor.spec.bgnbd is not None and "bg_p_alive" in trained_tiny.predictor.spec.numeric
+    )
     assert "bgnbd" in r["features"]["used"]
 
 

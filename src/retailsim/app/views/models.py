@@ -56,7 +56,7 @@ def _figures(rep: dict[str, Any]) -> list[tuple[str, Any]]:
     """The training report's own charts (the same figures as ``report.html``), styled for the dashboard."""
     from retailsim.ml import report as ml_report
 
-    figs = ml_report._figures(rep)
+    figs = ml_report.figures(rep)
     for _, fig in figs:
         fig.update_layout(margin={"l": 10, "r": 10, "t": 60, "b": 10})
     return figs

@@ -1,4 +1,4 @@
-"""What every spend model is: a scikit-learn style regressor that saves itself without pickle.
+"""What every spend model is: a scikit-learn style regressor that saves itself as data, not Python objects.
 
 Models take the whole feature frame (``X``: one row per customer and cutoff, the columns of a
 :class:`~retailsim.ml.features.FeatureSpec`) and pick the columns they use; ``y`` is the next-horizon spend.

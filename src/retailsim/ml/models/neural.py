@@ -110,7 +110,7 @@ class RecurrentModel(SpendModel):
         dev = self.device_
         out = np.empty(len(seq), dtype=np.float64)
         self.net_.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             for s in range(0, len(seq), PREDICT_BATCH):
                 a = torch.from_numpy(seq[s : s + PREDICT_BATCH]).to(dev)
                 b = torch.from_numpy(stat[s : s + PREDICT_BATCH]).to(dev)
