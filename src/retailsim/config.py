@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retailsim.errors import ConfigError
+from retailsim.settings_files import deep_merge, read_yaml
 
 Locale = Literal["en_US", "en_GB", "de_DE", "fr_FR"]
 PresetName = Literal["tiny", "small", "demo", "medium", "large"]
@@ -287,13 +288,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -340,11 +334,11 @@ def build_config(
     if preset is not None:
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-        data = _deep_merge(data, {**PRESETS[preset], "preset": preset})
+        data = deep_merge(data, {**PRESETS[preset], "preset": preset})
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = deep_merge(data, overrides)
     for item in sets or []:
-        data = _deep_merge(data, parse_set(item))
+        data = deep_merge(data, parse_set(item))
     try:
         return SimConfig.model_validate(data)
     except ValidationError as err:
@@ -374,14 +368,7 @@ def parse_set(item: str) -> dict[str, Any]:
 def load_config(path: str | Path, *, sets: list[str] | None = None) -> SimConfig:
     """Load a YAML config file (optionally naming a ``preset`` to start from), then apply ``--set`` items."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {p} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {p} must hold a mapping of settings, not {type(raw).__name__}")
+    raw = read_yaml(p, "config file")
     preset = raw.pop("preset", None)
     return build_config(preset, overrides=raw, sets=sets, source=str(p))
 

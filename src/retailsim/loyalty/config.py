@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from retailsim.errors import ConfigError
+from retailsim.settings_files import deep_merge, read_yaml
 
 Mode = Literal["threshold", "rank"]
 Combine = Literal["any", "all"]
@@ -257,13 +258,6 @@ def _format_error(err: ValidationError, source: str) -> str:
     return f"invalid loyalty configuration ({source}): " + "; ".join(lines)
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def build_loyalty_config(
     overrides: dict[str, Any] | None = None, *, sets: list[str] | None = None, source: str = "arguments"
 ) -> LoyaltyConfig:
@@ -289,9 +283,9 @@ def build_loyalty_config(
     if overrides:
         if not isinstance(overrides, dict):
             raise ConfigError(f"invalid loyalty configuration ({source}): expected a mapping of settings")
-        data = _merge(data, overrides)
+        data = deep_merge(data, overrides)
     for item in sets or []:
-        data = _merge(data, parse_set(item))
+        data = deep_merge(data, parse_set(item))
     try:
         return LoyaltyConfig.model_validate(data)
     except ValidationError as err:
@@ -307,16 +301,7 @@ def load_loyalty_config(path: str | Path, *, sets: list[str] | None = None) -> L
         When the file is missing, not YAML, or holds an invalid setting (the message names the field).
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"loyalty config file not found: {p}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"loyalty config file {p} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"loyalty config file {p} must hold a mapping of settings, not {type(raw).__name__}"
-        )
+    raw = read_yaml(p, "loyalty config file")
     return build_loyalty_config(raw, sets=sets, source=str(p))
 
 

@@ -12,11 +12,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from retailsim.config import _deep_merge, parse_set
+from retailsim.config import parse_set
 from retailsim.errors import ConfigError
+from retailsim.settings_files import deep_merge, read_yaml
 
 ModelName = Literal[
     "zero", "last30", "mean_daily", "bgnbd", "hurdle", "tweedie", "lr", "rf", "xgb", "rnn", "lstm", "gru"
@@ -227,22 +227,15 @@ def build_ml_config(
     if path is not None:
         p = Path(path)
         source = str(p)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"ML config file not found: {p}") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"ML config file {p} is not valid YAML: {err}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"ML config file {p} must hold a mapping of settings")
-        data = _deep_merge(data, raw)
+        raw = read_yaml(p, "ML config file")
+        data = deep_merge(data, raw)
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = deep_merge(data, overrides)
     for item in sets or []:
         parsed = parse_set(item)
         if "models" in parsed and not isinstance(parsed["models"], list | tuple | str):
             parsed["models"] = str(parsed["models"])
-        data = _deep_merge(data, parsed)
+        data = deep_merge(data, parsed)
     try:
         return MLConfig.model_validate(data)
     except ValidationError as err:

@@ -12,11 +12,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from retailsim import schema
 from retailsim.errors import ConfigError
+from retailsim.settings_files import read_yaml
 
 
 class _Strict(BaseModel):
@@ -157,14 +157,7 @@ def load_quality_config(path: str | Path) -> QualityConfig:
         When the file is missing, not YAML, or a value is unknown or out of range.
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"quality config file not found: {p}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"quality config file {p} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"quality config file {p} must hold a mapping of settings")
+    raw = read_yaml(p, "quality config file")
     if set(raw) == {"quality"} and isinstance(raw["quality"], dict):
         raw = raw["quality"]
     raw.pop("rules", None)  # a combined file may also hold user rules (see rules.load_user_rules)

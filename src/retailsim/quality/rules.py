@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-import yaml
 
 from retailsim import schema
 from retailsim.errors import ConfigError
 from retailsim.quality.config import QualityConfig
+from retailsim.settings_files import read_yaml
 
 if TYPE_CHECKING:
     from retailsim.config import SimConfig
@@ -718,12 +718,7 @@ def load_user_rules(path: str | Path) -> list[Rule]:
         When the file is missing, not YAML, or a rule lacks a key, names an unknown table or severity.
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"rules file not found: {p}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"rules file {p} is not valid YAML: {err}") from None
+    raw = read_yaml(p, "rules file", mapping=False)
     entries = raw.get("rules") if isinstance(raw, dict) else raw
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"rules file {p} must hold `rules:`, a list of mappings")
