@@ -13,16 +13,13 @@ Each repetition opens a fresh DuckDB connection, so no result is cached between 
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from retailsim.config import build_config
+from _medium import medium_dataset
+
 from retailsim.fidelity.bands import check_bands
 from retailsim.fidelity.facts import FACTS, compute_facts
-from retailsim.generate.runner import generate
-from retailsim.storage.dataset import Dataset
 
 GOAL_S = 30.0
 
@@ -37,19 +34,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default).")
     args = ap.parse_args()
 
-    tmp: Path | None = None
-    if args.dataset is None:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-facts-"))
-        t0 = time.perf_counter()
-        ds = generate(build_config("medium"), tmp / "medium", workers=args.workers)
-        print(f"generated --preset medium in {time.perf_counter() - t0:.1f} s (not part of the timing)")
-    else:
-        ds = Dataset(args.dataset)
-    try:
-        lines, txns = ds.rows("transaction_lines"), ds.rows("transactions")
-        print(
-            f"dataset {ds.path}: {lines:,} lines, {txns:,} transactions, {ds.rows('customers'):,} customers"
-        )
+    with medium_dataset(args.dataset, workers=args.workers, prefix="bench-facts-") as ds:
+        lines = ds.rows("transaction_lines")
         times = []
         report = None
         for i in range(args.repeat):
@@ -70,9 +56,6 @@ def main() -> None:
         )
         out = [r for r in check_bands(report) if r.status == "out"]
         print("bands:", "all in band" if not out else ", ".join(f"{r.band.name} {r.value_text}" for r in out))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

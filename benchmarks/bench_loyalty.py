@@ -14,8 +14,6 @@ all 18 in one pass, both cold (first call scans the data) and warm (cached month
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,27 +25,13 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the generated dataset.")
     args = ap.parse_args()
 
-    from retailsim.config import build_config
-    from retailsim.generate.runner import generate
+    from _medium import medium_dataset
+
     from retailsim.loyalty import assign, replay, tiers_as_of, tiers_at
     from retailsim.loyalty.config import LoyaltyConfig
     from retailsim.loyalty.engine import clear_cache, review_dates
-    from retailsim.storage.dataset import Dataset
 
-    tmp: Path | None = None
-    if args.dataset is None:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-loyalty-"))
-        t0 = time.perf_counter()
-        ds = generate(build_config("medium"), tmp / "medium", workers=args.workers)
-        print(f"generated medium in {time.perf_counter() - t0:.1f} s")
-    else:
-        ds = Dataset(args.dataset)
-    try:
-        lines, txns = ds.rows("transaction_lines"), ds.rows("transactions")
-        print(
-            f"dataset {ds.path}: {lines:,} lines, {txns:,} transactions, {ds.rows('customers'):,} customers"
-        )
-
+    with medium_dataset(args.dataset, workers=args.workers, prefix="bench-loyalty-", keep=args.keep) as ds:
         clear_cache()
         t0 = time.perf_counter()
         run = replay(ds)
@@ -85,9 +69,6 @@ def main() -> None:
 
         verdict = "OK" if t_replay < 60 else "TOO SLOW"
         print(f"goal: replay of 18 monthly reviews over ~10M lines < 60 s -> {t_replay:.2f} s [{verdict}]")
-    finally:
-        if tmp is not None and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
