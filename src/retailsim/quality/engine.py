@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from retailsim import schema
@@ -53,6 +52,7 @@ LINE_AGGREGATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "lines__items": ("CAST(sum(quantity) AS BIGINT)", ()),
     "lines__discount": ("sum(discount_amount)", ()),
     "lines__amount": ("sum(line_amount)", ()),
+    "lines__signature": ("bit_xor(hash(product_id, quantity, unit_price))", ()),
     "lines__max_launch_date": ("max(product__launch_date)", ("product",)),
     "lines__max_promo_start": ("max(promotion__start_date)", ("promotion",)),
     "lines__min_promo_end": ("min(promotion__end_date)", ("promotion",)),
@@ -137,15 +137,6 @@ class Session:
         not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in cols)
         keys = ", ".join(f"{q(c)} AS __k{i + 1}" for i, c in enumerate(cols))
         last = spec.column(cols[-1])
-        if len(cols) == 1 and pa.types.is_integer(last.type) and self.unique_in_sorted_files(table, cols[0]):
-            # proven unique without grouping: no duplicated key
-            self.run(
-                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {keys}, 0::BIGINT AS {alias}__copies, "
-                f"CAST([] AS VARCHAR[]) AS {alias}__files FROM {src} WHERE FALSE"
-            )
-            self.created.add(name)
-            self.dups[(table, alias)] = 0
-            return
         if len(cols) > 1 and pa.types.is_integer(last.type):
             # (head…, small int): the per-head bitmap proves uniqueness; only suspicious heads are grouped
             grp = self.group_stats(table, cols[:-1], cols[-1])
@@ -173,36 +164,6 @@ class Session:
         self.run(f"DROP TABLE {name}__keys")
         self.created.add(name)
         self.dups[(table, alias)] = n
-
-    def unique_in_sorted_files(self, table: str, col: str) -> bool:
-        """Whether integer column ``col`` of a Parquet table is proven free of duplicates without a
-        ``GROUP BY``: it is when, read in file order, it strictly increases within every file and the files'
-        value ranges do not overlap (how the generator writes its keys). One ordered scan of the column and a
-        few numpy comparisons; False (then the engine groups) on a NULL, a file out of order or overlapping
-        files — never a wrong answer."""
-        source = self.sources.by_table[table]
-        if source.kind != "parquet" or table in self.restrict or source.rows < 2:
-            return False
-        self.run("SET preserve_insertion_order = true")  # file by file, row by row, as listed
-        try:
-            got = self.con.execute(f"SELECT {q(col)} AS k, __row FROM {source.relation}").fetchnumpy()
-        finally:
-            self.run("SET preserve_insertion_order = false")
-        keys, rows = got["k"], got["__row"]
-        if np.ma.isMaskedArray(keys) and np.ma.getmaskarray(keys).any():
-            return False
-        keys = np.asarray(keys, dtype=np.int64)
-        rows = np.asarray(rows, dtype=np.int64)
-        starts = np.flatnonzero(rows == 0)
-        if len(starts) == 0 or starts[0] != 0:
-            return False
-        same_file = rows[1:] != 0
-        if not bool(np.all(np.diff(keys)[same_file] > 0)):
-            return False
-        ends = np.append(starts[1:], len(keys)) - 1
-        order = np.argsort(keys[starts], kind="stable")
-        first, last = keys[starts][order], keys[ends][order]
-        return bool(np.all(last[:-1] < first[1:]))
 
     def group_stats(self, table: str, head: tuple[str, ...], last: str) -> str:
         """One ``GROUP BY head`` over ``table``: a bitmap of ``last`` (uniqueness proof) and, for the lines of
@@ -238,50 +199,26 @@ class Session:
         return name
 
     def duplicate_transactions(self) -> None:
-        """``__dupcontent``: transactions repeating an earlier one's customer, store, time and lines.
-
-        Candidates are the transactions whose (customer, store, time) hash is held by more than one: the 64-bit
-        hashes are sorted in numpy and equal neighbours kept — about twice as fast as a DuckDB ``GROUP BY``
-        over ~10M nearly all-distinct groups (measured, docs/quality.md). Only the candidates' lines are then
-        read to compare line count and a signature of (product, quantity, price); a hash collision only adds a
-        candidate, the comparison itself is on the values."""
+        """``__dupcontent``: transactions repeating an earlier one's customer, store, time and lines."""
         if "__dupcontent" in self.created:
             return
+        lines = self.group_stats(LINES, ("txn_id",), "line_no")
         t = self.sources.by_table[TXNS].relation
-        lines = self.sources.by_table[LINES].relation
-        got = self.con.execute(
-            f"SELECT hash(customer_id, store_id, txn_ts) AS h, txn_id FROM {t} "
-            "WHERE txn_ts IS NOT NULL AND txn_id IS NOT NULL"
-        ).fetchnumpy()
-        h = np.asarray(got["h"], dtype=np.uint64)
-        hs = np.sort(h)
-        repeated = np.unique(hs[1:][hs[1:] == hs[:-1]])
-        if len(repeated):
-            pos = np.minimum(np.searchsorted(repeated, h), len(repeated) - 1)
-            ids = np.unique(np.asarray(got["txn_id"], dtype=np.int64)[repeated[pos] == h])
-        else:
-            ids = np.empty(0, dtype=np.int64)
-        self.con.register("__cand_arrow", pa.table({"txn_id": pa.array(ids, pa.int64())}))
-        try:
-            self.run("CREATE OR REPLACE TEMP TABLE __cand AS SELECT txn_id FROM __cand_arrow")
-        finally:
-            self.con.unregister("__cand_arrow")
         self.run(f"""
             CREATE OR REPLACE TEMP TABLE __dupcontent AS
-            WITH x AS (
-                SELECT DISTINCT s.txn_id, s.customer_id, s.store_id, s.txn_ts
-                FROM {t} s SEMI JOIN __cand c ON c.txn_id = s.txn_id
-                WHERE s.txn_ts IS NOT NULL),
-            sig AS (
-                SELECT l.txn_id, count(*) AS n, bit_xor(hash(l.product_id, l.quantity, l.unit_price)) AS signature
-                FROM {lines} l SEMI JOIN x ON x.txn_id = l.txn_id
-                GROUP BY 1),
+            WITH cand AS (
+                SELECT hash(customer_id, store_id, txn_ts) AS h FROM {t}
+                WHERE txn_ts IS NOT NULL AND txn_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1),
+            x AS (
+                SELECT DISTINCT s.txn_id, s.customer_id, s.store_id, s.txn_ts, g.lines__n, g.lines__signature
+                FROM {t} s SEMI JOIN cand c ON c.h = hash(s.customer_id, s.store_id, s.txn_ts)
+                LEFT JOIN {lines} g ON g.__k1 = s.txn_id
+                WHERE s.txn_id IS NOT NULL AND s.txn_ts IS NOT NULL),
             y AS (
-                SELECT x.txn_id, min(x.txn_id) OVER (
-                    PARTITION BY x.customer_id, x.store_id, x.txn_ts, sig.n, sig.signature) AS first
-                FROM x LEFT JOIN sig ON sig.txn_id = x.txn_id)
+                SELECT txn_id, min(txn_id) OVER (
+                    PARTITION BY customer_id, store_id, txn_ts, lines__n, lines__signature) AS first
+                FROM x)
             SELECT txn_id AS __k1, first AS dupcontent__first FROM y WHERE txn_id <> first""")
-        self.run("DROP TABLE __cand")
         self.created.add("__dupcontent")
 
     def reference_cities(self) -> None:
@@ -606,6 +543,8 @@ def run_validation(
             paired
         ):  # line rules needing no transaction are evaluated once, inside the per-transaction aggregate
             session.unit_fold = [r for r in active[LINES] if "txn" not in r.lookups and "pk" not in r.lookups]
+        if any("dupcontent" in r.lookups for rs in active.values() for r in rs):
+            every.append("lines__signature")  # duplicate transactions compare their lines' signature
         session.unit_texts = every
         for spec in schema.DATA_TABLES:
             t = spec.name
