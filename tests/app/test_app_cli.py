@@ -90,3 +90,43 @@ def test_app_without_dataset_and_no_default_says_how_to_make_one(
     assert res.exit_code == 2
     assert "retailsim generate --preset demo" in " ".join(res.output.split())
     assert not fake_popen.calls
+
+
+@pytest.mark.slow
+def test_first_run_opens_the_browser_without_streamlit_prompts(app_dataset: Dataset, tmp_path: Path) -> None:
+    """`make demo` on a fresh machine: no ~/.streamlit credentials, no terminal to answer on. Streamlit must not
+    stop at its e-mail prompt (it did: exit 255), and it opens the browser (a recording xdg-open here)."""
+    import time
+    import urllib.request
+
+    home, bindir = tmp_path / "home", tmp_path / "bin"
+    home.mkdir()
+    bindir.mkdir()
+    opened = tmp_path / "opened.txt"
+    xdg = bindir / "xdg-open"
+    xdg.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    xdg.chmod(0o755)
+    port = app_cli.free_port()
+    cmd = app_cli.streamlit_command([app_dataset.path], port=port, host="127.0.0.1", headless=False)
+    env = app_cli.app_env([app_dataset.path])
+    env.update(HOME=str(home), PATH=f"{bindir}{os.pathsep}{env['PATH']}")
+    env.pop("DISPLAY", None)
+    log = tmp_path / "streamlit.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not opened.exists():
+            assert proc.poll() is None, f"streamlit exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"no browser opened:\n{log.read_text()[-2000:]}"
+            time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as r:
+            assert r.read() == b"ok"
+        assert f":{port}" in opened.read_text()
+        assert "Email:" not in log.read_text()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

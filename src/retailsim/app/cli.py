@@ -40,6 +40,8 @@ def streamlit_command(
         "true" if headless else "false",
         "--browser.gatherUsageStats",
         "false",
+        "--server.showEmailPrompt",  # a first run would otherwise stop at Streamlit's "Email:" prompt
+        "false",
         "--server.fileWatcherType",
         "none",
         "--",
