@@ -155,51 +155,11 @@ class _BoostedBase(SpendModel):
         return {k: v / total for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 
-class XGBModel(_BoostedBase):
-    """XGBoost regression of spend (squared error: the mean, which RMSE rewards)."""
+class _OneBooster(_BoostedBase):
+    """One booster on the whole target; subclasses name the objective (:meth:`_params_for`)."""
 
-    name = "xgb"
-
-    def fit(
-        self,
-        X: pd.DataFrame,
-        y: np.ndarray,
-        X_val: pd.DataFrame | None = None,
-        y_val: np.ndarray | None = None,
-    ) -> XGBModel:
-        self._prep(X)
-        params = _params(self, "reg:squarederror", base_score=float(np.mean(y)) if len(y) else 0.0)
-        x_val = self._matrix(X_val) if X_val is not None else None
-        self.booster_, rounds = train_booster(
-            params,
-            self._matrix(X),
-            np.asarray(y),
-            x_val,
-            y_val,
-            self.n_estimators,
-            self.early_stopping_rounds,
-        )
-        self.fit_info_ = {"rounds": rounds, "rows": len(X)}
-        return self
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.maximum(booster_predict(self.booster_, self._matrix(X), self.threads), 0.0)
-
-    def _boosters(self) -> dict[str, xgb.Booster]:
-        return {"model": self.booster_}
-
-    def _load_files(self, folder: Path) -> None:
-        self._load_prep(folder)
-        self.booster_ = load_booster(folder / "model.ubj")
-
-    def importance(self) -> dict[str, float] | None:
-        return self._gain(self.booster_)
-
-
-class TweedieModel(_BoostedBase):
-    """XGBoost with a Tweedie (compound Poisson–gamma) objective: zero-inflation-aware in one model."""
-
-    name = "tweedie"
+    def _params_for(self, y: np.ndarray) -> dict[str, Any]:
+        raise NotImplementedError
 
     def fit(
         self,
@@ -207,14 +167,14 @@ class TweedieModel(_BoostedBase):
         y: np.ndarray,
         X_val: pd.DataFrame | None = None,
         y_val: np.ndarray | None = None,
-    ) -> TweedieModel:
+    ) -> _OneBooster:
         self._prep(X)
-        params = _params(self, "reg:tweedie", tweedie_variance_power=self.variance_power)
+        y = np.asarray(y)
         x_val = self._matrix(X_val) if X_val is not None else None
         self.booster_, rounds = train_booster(
-            params,
+            self._params_for(y),
             self._matrix(X),
-            np.asarray(y),
+            y,
             x_val,
             y_val,
             self.n_estimators,
@@ -235,6 +195,27 @@ class TweedieModel(_BoostedBase):
 
     def importance(self) -> dict[str, float] | None:
         return self._gain(self.booster_)
+
+
+class XGBModel(_OneBooster):
+    """XGBoost regression of spend (squared error: the mean, which RMSE rewards)."""
+
+    name = "xgb"
+
+    def _params_for(self, y: np.ndarray) -> dict[str, Any]:
+        return _params(self, "reg:squarederror", base_score=float(np.mean(y)) if len(y) else 0.0)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.maximum(super().predict(X), 0.0)
+
+
+class TweedieModel(_OneBooster):
+    """XGBoost with a Tweedie (compound Poisson–gamma) objective: zero-inflation-aware in one model."""
+
+    name = "tweedie"
+
+    def _params_for(self, y: np.ndarray) -> dict[str, Any]:
+        return _params(self, "reg:tweedie", tweedie_variance_power=self.variance_power)
 
 
 def mixture_interval(
