@@ -954,27 +954,11 @@ def _sequences(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, frame: pd.Data
 
 def _tiers(ds: Dataset, cuts: list[dt.date], spec: FeatureSpec) -> pd.DataFrame:
     """Loyalty tier rank of every known customer at each cutoff (with the rules fixed at training)."""
-    from retailsim.loyalty import LoyaltyConfig
+    from retailsim.loyalty import LoyaltyConfig, tiers_at
 
     cfg = LoyaltyConfig.model_validate(spec.loyalty_config) if spec.loyalty_config is not None else None
-    try:
-        from retailsim.loyalty import tiers_at
-
-        f = tiers_at(ds, cuts, cfg)
-        return pd.DataFrame(
-            {"cutoff": f["as_of"], "customer_id": f["customer_id"], "tier_rank": f["tier_rank"]}
-        )
-    except ImportError:  # pragma: no cover - only tiers_as_of is public
-        fn = _loyalty_fn()
-        parts = []
-        for c in cuts:
-            t = fn(ds, c, cfg)
-            parts.append(
-                pd.DataFrame(
-                    {"cutoff": pd.Timestamp(c), "customer_id": t["customer_id"], "tier_rank": t["tier_rank"]}
-                )
-            )
-        return pd.concat(parts, ignore_index=True)
+    f = tiers_at(ds, cuts, cfg)
+    return pd.DataFrame({"cutoff": f["as_of"], "customer_id": f["customer_id"], "tier_rank": f["tier_rank"]})
 
 
 def _register_tiers(
