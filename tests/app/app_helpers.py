@@ -18,4 +18,3 @@ PAGES = (
     "views/models.py",
 )
 CDNOW = ROOT / "tests" / "data" / "cdnow_sample" / "cdnow_sample.csv"
-SHARED_CDNOW = ROOT.parent / "shared" / "data" / "cdnow_sample" / "cdnow_sample.csv"

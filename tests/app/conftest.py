@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from app_helpers import CDNOW, SHARED_CDNOW
+from app_helpers import CDNOW
 
 from retailsim.config import build_config
 from retailsim.generate.runner import generate
@@ -61,9 +61,7 @@ def bare_dataset(app_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory)
 def imported_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """The real CDNOW sample log (customer, date, CDs, dollars) imported with ``retailsim import``, with its
     loyalty tiers assigned and a model trained on it (no stores, products or demographics in this log)."""
-    src = CDNOW if CDNOW.is_file() else SHARED_CDNOW
-    if not src.is_file():
-        pytest.skip("the CDNOW sample log is not available")
+    src = CDNOW  # shipped with the tests (tests/data/cdnow_sample/README.md: provenance)
     from retailsim.fidelity.importer import import_log
 
     out = tmp_path_factory.mktemp("cdnow") / "cdnow"

@@ -27,6 +27,8 @@ def tiers_at(
     ds: Dataset | str | Path,
     cutoffs: Sequence[dt.date | str],
     config: LoyaltyConfig | None = None,
+    *,
+    activity: engine.Activity | None = None,
 ) -> pd.DataFrame:
     """Every known customer's tier at each cut-off, from one pass over the reviews.
 
@@ -39,6 +41,9 @@ def tiers_at(
         transactions with ``txn_ts < X + 1 day``.
     config
         The rules. Default: those stored with the dataset's tier history, else the defaults.
+    activity
+        The dataset's activity when the caller already has it (default: :func:`~.engine.load_activity`,
+        cached).
 
     Returns
     -------
@@ -58,7 +63,7 @@ def tiers_at(
                 "tier_rank": pd.Series([], dtype="int8"),
             }
         )
-    act = engine.load_activity(ds)
+    act = activity if activity is not None else engine.load_activity(ds)
     reviews, states = _review_states(ds, act, cfg, dates[-1])
     parts = []
     for d in dates:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from retailsim.errors import DatasetError, RetailsimError
 from retailsim.loyalty.config import LoyaltyConfig
@@ -208,6 +209,82 @@ def load_activity(ds: Dataset, *, cache: bool = True) -> Activity:
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
     return act
+
+
+def with_transactions(act: Activity, ds: Dataset, rows: pa.Table) -> Activity | None:
+    """``act`` — the activity of ``ds`` — as if the transactions ``rows`` had been added to ``ds``.
+
+    Exactly what :func:`load_activity` of the extended dataset computes, without rescanning every
+    transaction: the (customer, month) cells the rows fall in are updated; to count shop days exactly, each
+    (customer, day) the rows touch is looked up in ``ds`` (one small query, pruned to the customer's files by
+    the Parquet statistics). Used for "today's basket" in live predictions. Returns None (compute it in
+    full) when a row's customer is not in ``act``.
+    """
+    everything = rows.select(["customer_id", "txn_ts", "total_amount"]).to_pandas()
+    dated = everything.dropna(subset=["customer_id", "txn_ts"])
+    frame = dated.dropna(subset=["total_amount"]).copy()
+    if frame.empty:
+        return None if len(dated) else act
+    frame["day"] = pd.to_datetime(frame["txn_ts"]).dt.date
+    x = frame["total_amount"].to_numpy(np.float64) * 100
+    frame["cents"] = np.sign(x) * np.floor(np.abs(x) + 0.5)  # DuckDB's round(): half away from zero
+    frame["txns"] = (frame["total_amount"] > 0).astype(np.int64)
+    cells = frame.groupby(["customer_id", "day"], as_index=False)[["cents", "txns"]].sum()
+    idx = act.index_of(cells["customer_id"].to_numpy(np.int64))
+    if (idx < 0).any():
+        return None
+    customer = act.customer_id
+    row_customer, row_month = act.row_customer.copy(), act.row_month.copy()
+    row_spend, row_days, row_txns = act.row_spend.copy(), act.row_days.copy(), act.row_txns.copy()
+    activity_day = act.activity_day.copy()
+    con = ds.connect()
+    try:
+        for (cid, day, cents, txns), i in zip(cells.itertuples(index=False), idx, strict=True):
+            before = con.execute(
+                "SELECT count(*) FILTER (WHERE total_amount > 0) FROM transactions WHERE customer_id = ? "
+                "AND txn_ts >= ? AND txn_ts < ? AND total_amount IS NOT NULL",
+                [int(cid), day, day + dt.timedelta(days=1)],
+            ).fetchone()
+            had_txn = bool(before and before[0])
+            new_day = int(not had_txn and txns > 0)
+            m = month_index(day)
+            key = row_month.astype(np.int64) * len(customer) + row_customer
+            k = int(np.searchsorted(key, m * len(customer) + int(i)))
+            if k < len(key) and key[k] == m * len(customer) + int(i):
+                row_spend[k] += cents
+                row_txns[k] += txns
+                row_days[k] += new_day
+            else:
+                row_customer = np.insert(row_customer, k, np.int32(i))
+                row_month = np.insert(row_month, k, np.int32(m))
+                row_spend = np.insert(row_spend, k, float(cents))
+                row_days = np.insert(row_days, k, np.int32(new_day))
+                row_txns = np.insert(row_txns, k, np.int32(txns))
+            activity_day[i] = min(int(activity_day[i]), day_number(day))
+    finally:
+        con.close()
+    month0 = int(row_month[0]) if len(row_month) else 0
+    n_months = (int(row_month[-1]) if len(row_month) else 0) - month0 + 1
+    month_lo = np.searchsorted(row_month, np.arange(month0, month0 + n_months + 1)).astype(np.int64)
+    data_start, data_end = act.data_start, act.data_end
+    if ds.config is None:  # imported: the bounds are those of the transactions
+        days = list(cells["day"])
+        data_start = min([*days, *([data_start] if data_start else [])])
+        data_end = max([*days, *([data_end] if data_end else [])])
+    return Activity(
+        customer_id=customer,
+        activity_day=activity_day,
+        row_customer=row_customer,
+        row_month=row_month,
+        row_spend=row_spend,
+        row_days=row_days,
+        row_txns=row_txns,
+        month0=month0,
+        month_lo=month_lo,
+        data_start=data_start,
+        data_end=data_end,
+        source=act.source,
+    )
 
 
 def _compute_activity(ds: Dataset) -> Activity:

@@ -957,8 +957,22 @@ def _tiers(ds: Dataset, cuts: list[dt.date], spec: FeatureSpec) -> pd.DataFrame:
     from retailsim.loyalty import LoyaltyConfig, tiers_at
 
     cfg = LoyaltyConfig.model_validate(spec.loyalty_config) if spec.loyalty_config is not None else None
-    f = tiers_at(ds, cuts, cfg)
+    f = tiers_at(ds, cuts, cfg, activity=_overlay_activity(ds))
     return pd.DataFrame({"cutoff": f["as_of"], "customer_id": f["customer_id"], "tier_rank": f["tier_rank"]})
+
+
+def _overlay_activity(ds: Dataset) -> Any:
+    """For a dataset with today's basket added, the loyalty activity of the dataset without it (cached) updated
+    with the basket — the same arrays a full scan gives, in a fraction of the time; None otherwise."""
+    from retailsim.loyalty.engine import load_activity, with_transactions
+    from retailsim.ml.basket import OverlayDataset
+
+    if not isinstance(ds, OverlayDataset) or set(ds.extra) - {"transactions", "transaction_lines"}:
+        return None
+    head = ds.extra.get("transactions")
+    if head is None:
+        return None
+    return with_transactions(load_activity(ds.base), ds.base, head)
 
 
 def _register_tiers(

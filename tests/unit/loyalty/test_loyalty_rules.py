@@ -194,10 +194,8 @@ def test_customers_without_purchases_and_new_customers(make_ds: MakeDs, rules: L
     assert h["window_spend"].max() == pytest.approx(320.0)
 
 
-def test_imported_log_without_signups(tmp_path, rules: LoyaltyConfig) -> None:
-    from conftest import write_dataset  # the loyalty tests' helper
-
-    ds = write_dataset(tmp_path / "log", [], [(7, "2024-02-03", 150.0), (8, "2024-04-01", 20.0)])
+def test_imported_log_without_signups(make_ds: MakeDs, rules: LoyaltyConfig) -> None:
+    ds = make_ds([], [(7, "2024-02-03", 150.0), (8, "2024-04-01", 20.0)], name="log")
     f = tiers_as_of(ds, "2024-03-31", rules)
     assert f.to_dict("list") == {"customer_id": [7], "tier": ["Silver"], "tier_rank": [1]}
     assert tier_of(ds, "2024-04-30", rules) == {7: "Silver", 8: "Bronze"}
