@@ -7,6 +7,7 @@ warnings: undefined values come back as ``nan``. Ties in the predictions are han
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -83,23 +84,22 @@ def deciles(p: np.ndarray) -> np.ndarray:
     return d
 
 
-def calibration_by_decile(y: np.ndarray, p: np.ndarray) -> list[dict[str, float]]:
-    """Mean predicted and mean actual in each predicted decile (low to high)."""
-    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
-    d = deciles(p)
-    out = []
+def per_decile(score: np.ndarray, **columns: Callable[[np.ndarray], float]) -> list[dict[str, float]]:
+    """One row per non-empty decile of ``score`` (low to high): ``decile`` (1–10), ``n`` and each of ``columns``
+    applied to the decile's boolean mask."""
+    d = deciles(score)
+    out: list[dict[str, float]] = []
     for k in range(10):
         m = d == k
         if m.any():
-            out.append(
-                {
-                    "decile": k + 1,
-                    "n": int(m.sum()),
-                    "mean_pred": float(p[m].mean()),
-                    "mean_actual": float(y[m].mean()),
-                }
-            )
+            out.append({"decile": k + 1, "n": int(m.sum()), **{name: f(m) for name, f in columns.items()}})
     return out
+
+
+def calibration_by_decile(y: np.ndarray, p: np.ndarray) -> list[dict[str, float]]:
+    """Mean predicted and mean actual in each predicted decile (low to high)."""
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    return per_decile(p, mean_pred=lambda m: float(p[m].mean()), mean_actual=lambda m: float(y[m].mean()))
 
 
 def brier(bought: np.ndarray, p_buy: np.ndarray) -> float:
@@ -149,33 +149,13 @@ def uncertainty_metrics(
     width of the interval."""
     y = np.asarray(y, dtype=np.float64)
     bought = (y > 0).astype(np.float64)
-    d = deciles(p_buy)
-    calib = []
-    for k in range(10):
-        m = d == k
-        if m.any():
-            calib.append(
-                {
-                    "decile": k + 1,
-                    "n": int(m.sum()),
-                    "mean_p": float(np.mean(p_buy[m])),
-                    "rate": float(bought[m].mean()),
-                }
-            )
+    calib = per_decile(
+        p_buy, mean_p=lambda m: float(np.mean(p_buy[m])), rate=lambda m: float(bought[m].mean())
+    )
     base = float(bought.mean()) if len(bought) else float("nan")
-    dw = deciles(hi)
-    cov_dec = []
-    for k in range(10):
-        m = dw == k
-        if m.any():
-            cov_dec.append(
-                {
-                    "decile": k + 1,
-                    "n": int(m.sum()),
-                    "coverage": coverage(y[m], lo[m], hi[m]),
-                    "mean_hi": float(np.mean(hi[m])),
-                }
-            )
+    cov_dec = per_decile(
+        hi, coverage=lambda m: coverage(y[m], lo[m], hi[m]), mean_hi=lambda m: float(np.mean(hi[m]))
+    )
     return {
         "brier": brier(bought, p_buy),
         "brier_base_rate": brier(bought, np.full(len(bought), base)) if len(bought) else float("nan"),
