@@ -126,20 +126,11 @@ def _interact(page: str, at: Any) -> str | None:
 def bench(ds_path: Path, repeat: int) -> list[dict[str, Any]]:
     from streamlit.testing.v1 import AppTest
 
+    from retailsim.app.pages import PAGE_FILES
     from retailsim.app.settings import ENV_DATASETS
 
     os.environ[ENV_DATASETS] = str(ds_path)
-    pages = [
-        "views/overview.py",
-        "views/explore.py",
-        "views/schema_data.py",
-        "views/sql_explorer.py",
-        "views/quality.py",
-        "views/loyalty.py",
-        "views/customer.py",
-        "views/batch.py",
-        "views/models.py",
-    ]
+    pages = PAGE_FILES
     rows = []
     at = AppTest.from_file(str(MAIN), default_timeout=600)
     t_first = _timed(at.run)

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retailsim.app.pages import PAGE_FILES
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "src" / "retailsim" / "app" / "main.py")
-PAGES = (
-    "views/overview.py",
-    "views/explore.py",
-    "views/schema_data.py",
-    "views/sql_explorer.py",
-    "views/quality.py",
-    "views/loyalty.py",
-    "views/customer.py",
-    "views/batch.py",
-    "views/models.py",
-)
+PAGES = PAGE_FILES
 CDNOW = ROOT / "tests" / "data" / "cdnow_sample" / "cdnow_sample.csv"

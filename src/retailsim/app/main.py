@@ -12,26 +12,9 @@ from pathlib import Path
 import streamlit as st
 
 from retailsim.app import data, ui
+from retailsim.app.pages import PAGES
 
 HERE = Path(__file__).parent
-
-PAGES: dict[str, list[tuple[str, str, str]]] = {
-    "Explore": [
-        ("views/overview.py", "Overview", ":material/dashboard:"),
-        ("views/explore.py", "Explore (EDA)", ":material/insights:"),
-        ("views/schema_data.py", "Schema & data", ":material/table_chart:"),
-        ("views/sql_explorer.py", "SQL explorer", ":material/terminal:"),
-    ],
-    "Check": [
-        ("views/quality.py", "Data quality", ":material/fact_check:"),
-        ("views/loyalty.py", "Loyalty", ":material/workspace_premium:"),
-    ],
-    "Predict": [
-        ("views/customer.py", "Customer 360 & prediction", ":material/person_search:"),
-        ("views/batch.py", "Batch scoring", ":material/batch_prediction:"),
-        ("views/models.py", "Models", ":material/model_training:"),
-    ],
-}
 
 
 KEEP_ACROSS_DATASETS = ("sql_history",)
