@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from app_helpers import stop
 from typer.testing import CliRunner
 
 from retailsim.app import cli as app_cli
@@ -125,8 +126,4 @@ def test_first_run_opens_the_browser_without_streamlit_prompts(app_dataset: Data
         assert f":{port}" in opened.read_text()
         assert "Email:" not in log.read_text()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_helpers import MAIN
+from app_helpers import MAIN, stop
 
 from retailsim.app.cli import free_port, streamlit_command
 from retailsim.app.settings import ENV_DATASETS
@@ -71,12 +71,7 @@ def server(app_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> It
             time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
