@@ -21,3 +21,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def first_run_env(root: Path, base: dict[str, str], *, agent: bool = False) -> tuple[dict[str, str], Path]:
+    """The environment of a first-time user with no terminal: an empty HOME (no ~/.streamlit), a recording
+    ``xdg-open`` first on PATH (the browser Streamlit opens), no DISPLAY. ``agent``: an AI coding agent is
+    installed (``~/.claude``), which is when Streamlit would show its "install skills" pop-up.
+
+    Returns the environment and the file the fake browser appends each opened URL to.
+    """
+    home, bindir = root / "home", root / "bin"
+    home.mkdir()
+    bindir.mkdir()
+    if agent:
+        (home / ".claude").mkdir()
+    opened = root / "opened.txt"
+    xdg = bindir / "xdg-open"
+    xdg.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    xdg.chmod(0o755)
+    env = dict(base, HOME=str(home), PATH=f"{bindir}:{base['PATH']}")
+    env.pop("DISPLAY", None)
+    return env, opened

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from app_helpers import stop
+from app_helpers import first_run_env, stop
 from typer.testing import CliRunner
 
 from retailsim.app import cli as app_cli
@@ -96,22 +96,14 @@ def test_app_without_dataset_and_no_default_says_how_to_make_one(
 @pytest.mark.slow
 def test_first_run_opens_the_browser_without_streamlit_prompts(app_dataset: Dataset, tmp_path: Path) -> None:
     """`make demo` on a fresh machine: no ~/.streamlit credentials, no terminal to answer on. Streamlit must not
-    stop at its e-mail prompt (it did: exit 255), and it opens the browser (a recording xdg-open here)."""
+    stop at its e-mail prompt (it did: exit 255), and it opens the browser (a recording xdg-open here). With an AI
+    agent installed, Streamlit would also advertise its agent skills: not in our terminal."""
     import time
     import urllib.request
 
-    home, bindir = tmp_path / "home", tmp_path / "bin"
-    home.mkdir()
-    bindir.mkdir()
-    opened = tmp_path / "opened.txt"
-    xdg = bindir / "xdg-open"
-    xdg.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
-    xdg.chmod(0o755)
     port = app_cli.free_port()
     cmd = app_cli.streamlit_command([app_dataset.path], port=port, host="127.0.0.1", headless=False)
-    env = app_cli.app_env([app_dataset.path])
-    env.update(HOME=str(home), PATH=f"{bindir}{os.pathsep}{env['PATH']}")
-    env.pop("DISPLAY", None)
+    env, opened = first_run_env(tmp_path, app_cli.app_env([app_dataset.path]), agent=True)
     log = tmp_path / "streamlit.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
@@ -124,6 +116,8 @@ def test_first_run_opens_the_browser_without_streamlit_prompts(app_dataset: Data
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=10) as r:
             assert r.read() == b"ok"
         assert f":{port}" in opened.read_text()
-        assert "Email:" not in log.read_text()
+        text = log.read_text()
+        assert "Email:" not in text
+        assert "skills" not in text and "Help agents" not in text, text  # no promotion in the terminal either
     finally:
         stop(proc)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_helpers import MAIN, stop
+from app_helpers import MAIN, first_run_env, stop
 
 from retailsim.app.cli import free_port, streamlit_command
 from retailsim.app.settings import ENV_DATASETS
@@ -46,16 +46,19 @@ BAD_TEXT = ("Traceback (most recent call last)", "Exception:", "Error: ", "Strea
 
 @pytest.fixture(scope="module")
 def server(app_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard served by ``streamlit run`` exactly as ``retailsim app`` starts it."""
+    """The dashboard served by ``streamlit run`` exactly as ``retailsim app`` (and so ``make demo``) starts it,
+    for a first-time user with an AI coding agent installed: the case in which Streamlit would add its
+    "Deploy" button and its "Help agents write better apps" pop-up (its browser is a recording xdg-open)."""
     port = free_port()
     cmd = streamlit_command(
-        [app_dataset.path], port=port, host="127.0.0.1", headless=True, python=sys.executable
+        [app_dataset.path], port=port, host="127.0.0.1", headless=False, python=sys.executable
     )
     assert cmd[4] == MAIN
-    env = dict(os.environ, **{ENV_DATASETS: str(app_dataset.path)})
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    root = tmp_path_factory.mktemp("server")
+    env, _opened = first_run_env(root, dict(os.environ, **{ENV_DATASETS: str(app_dataset.path)}), agent=True)
+    log = root / "streamlit.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -101,6 +104,21 @@ def _settle(page: object, timeout_s: float = 60) -> None:
     raise AssertionError("the page kept running")
 
 
+def _assert_viewer_mode(page: object) -> None:
+    """Users see the dashboard, not Streamlit's developer chrome: no "Deploy" button, no promotional pop-up,
+    and the main menu has no developer items (rerun, clear cache)."""
+    for testid in ("stSkillsNudge", "stAppDeployButton"):
+        assert page.locator(f'[data-testid="{testid}"]').count() == 0, testid  # type: ignore[attr-defined]
+    body = page.locator("body").inner_text()  # type: ignore[attr-defined]
+    assert "Help agents" not in body and "Deploy" not in body
+    menu = page.locator('[data-testid="stMainMenu"]')  # type: ignore[attr-defined]
+    if menu.count():
+        menu.first.click()
+        items = page.locator('[data-testid="stMainMenuPopover"]').inner_text()  # type: ignore[attr-defined]
+        page.keyboard.press("Escape")  # type: ignore[attr-defined]
+        assert "Clear cache" not in items and "Rerun" not in items, items
+
+
 def _assert_clean(page: object, what: str) -> None:
     exc = page.locator('[data-testid="stException"]').count()  # type: ignore[attr-defined]
     text = page.locator('[data-testid="stMain"]').inner_text()  # type: ignore[attr-defined]
@@ -116,6 +134,7 @@ def test_every_page_in_a_real_browser(server: str, browser: object, tmp_path: Pa
     page.goto(server, wait_until="domcontentloaded")
     page.wait_for_selector("h1:has-text('Overview')", timeout=60_000)
     _settle(page)
+    _assert_viewer_mode(page)
 
     for link, title in PAGES:
         page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()

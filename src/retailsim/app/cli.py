@@ -44,6 +44,10 @@ def streamlit_command(
         "false",
         "--server.fileWatcherType",
         "none",
+        "--client.toolbarMode",  # viewer: no "Deploy" button, no rerun / clear-cache developer items
+        "viewer",
+        "--logger.hideWelcomeMessage",  # we print the URL ourselves; also withholds Streamlit's "skills" pop-up
+        "true",
         "--",
         *[str(d) for d in datasets],
     ]
@@ -105,7 +109,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Open the dashboard: explore, query with SQL, check quality and loyalty, predict customer spend."""
-        from retailsim.cli import console, fail, out
+        from retailsim.cli import fail, out, print_error
         from retailsim.errors import RetailsimError
         from retailsim.storage.dataset import Dataset
 
@@ -138,5 +142,5 @@ def register(app: typer.Typer) -> None:
         cmd = streamlit_command(resolved, port=port, host=host, headless=no_browser)
         code = _run_child(cmd, app_env(resolved, models))
         if code not in (0, -2, 130):
-            console.print(f"[bold red]error:[/] streamlit exited with status {code}")
+            print_error(f"streamlit exited with status {code}")
             raise typer.Exit(code)
