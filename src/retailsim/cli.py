@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,8 +27,13 @@ app = typer.Typer(
 )
 
 
+def print_error(message: object) -> None:
+    """One line on stderr (not wrapped at the terminal width: logs and ``grep`` see the whole message)."""
+    console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -208,7 +214,7 @@ def main() -> None:
     try:
         app()
     except RetailsimError as err:  # pragma: no cover - commands catch their own
-        console.print(f"[bold red]error:[/] {err}")
+        print_error(err)
         sys.exit(2)
 
 

@@ -29,6 +29,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import datetime as dt
@@ -40,7 +41,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal, NoReturn
 
 import duckdb
 import numpy as np
@@ -170,6 +171,91 @@ def _open_text_head(path: Path, gz: bool, n: int = 1 << 16) -> bytes:
         raise InputDataError(f"cannot read the file as gzip-compressed CSV: {err}", file=str(path)) from None
 
 
+_UTF16_32_BOMS = {
+    codecs.BOM_UTF32_LE: "UTF-32",
+    codecs.BOM_UTF32_BE: "UTF-32",
+    codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF16_BE: "UTF-16",
+}
+
+
+_MAX_TAIL = 1 << 20  # bytes of a line kept to locate a bad byte's column
+
+
+def _open_binary(path: Path, gz: bool) -> BinaryIO:
+    return gzip.open(path, "rb") if gz else path.open("rb")
+
+
+def _check_utf8(path: Path, gz: bool, head: bytes, delimiter: str, names: list[str]) -> None:
+    """Refuse a log that is not UTF-8 text before the CSV reader sees it, naming the row and column of the
+    first byte that is not UTF-8 (the reader cannot report those, and its row handler cannot decode them).
+
+    Streams the whole file in blocks with an incremental decoder: a few GB/s, small next to parsing.
+    """
+    for bom, name in _UTF16_32_BOMS.items():  # UTF-32 LE starts like UTF-16 LE: longer BOMs first
+        if head.startswith(bom):
+            raise InputDataError(
+                f"the file is {name} encoded; save it as UTF-8 (e.g. iconv -f {name} -t UTF-8)",
+                file=str(path),
+            )
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise InputDataError(
+            f"the file holds NUL bytes (the first at byte {nul}): it is binary or UTF-16/32 text, not a UTF-8 CSV",
+            file=str(path),
+        )
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0  # newlines before ``tail``
+    tail = b""  # the current line so far (its last bytes, when it is very long)
+    try:
+        with _open_binary(path, gz) as f:
+            while True:
+                block = f.read(1 << 23)
+                pending = len(decoder.getstate()[0])  # a character split across blocks, at the end of tail
+                try:
+                    decoder.decode(block, final=not block)
+                except UnicodeDecodeError as err:
+                    data = tail + block
+                    at = len(tail) - pending + err.start
+                    start = data.rfind(b"\n", 0, at) + 1
+                    known = start > 0 or len(tail) < _MAX_TAIL  # the line's start is in ``data``
+                    _raise_bad_byte(
+                        path,
+                        data[start:at] if known else None,
+                        data[at],
+                        lines + data.count(b"\n", 0, at),
+                        delimiter,
+                        names,
+                    )
+                if not block:
+                    return
+                newline = block.rfind(b"\n")
+                lines += block.count(b"\n")
+                tail = block[newline + 1 :] if newline >= 0 else (tail + block)[-_MAX_TAIL:]
+    except (OSError, EOFError, zlib.error) as err:
+        what = "gzip-compressed CSV" if gz else "CSV"
+        raise InputDataError(f"cannot read the file as {what}: {err}", file=str(path)) from None
+
+
+def _raise_bad_byte(
+    path: Path, before: bytes | None, byte: int, row: int, delimiter: str, names: list[str]
+) -> NoReturn:
+    """``row`` counts the newlines before the bad byte (the header is row 0); ``before`` is its line up to it
+    (None when the line is too long to keep)."""
+    column = None
+    if before is not None and row > 0:
+        fields = next(csv.reader([before.decode("utf-8", errors="replace")], delimiter=delimiter), [""])
+        k = max(len(fields), 1) - 1
+        column = names[k] if k < len(names) else None
+    raise InputDataError(
+        f"byte 0x{byte:02x} is not UTF-8 text: the file must be UTF-8 encoded "
+        "(re-save it as UTF-8, e.g. iconv -f LATIN1 -t UTF-8)",
+        file=str(path),
+        row=row,
+        column=column,
+    )
+
+
 def _read_csv(path: Path, gz: bool, delimiter: str | None) -> pa.Table:
     head = _open_text_head(path, gz)
     text = head.decode("utf-8-sig", errors="replace")
@@ -180,6 +266,7 @@ def _read_csv(path: Path, gz: bool, delimiter: str | None) -> pa.Table:
         delimiter = max(_DELIMITERS, key=first_line.count)
     names = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
     names = [n.strip() for n in names]
+    _check_utf8(path, gz, head, delimiter, names)
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InputDataError(f"the header repeats column name(s) {dup}", file=str(path), row=0)

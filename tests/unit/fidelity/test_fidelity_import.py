@@ -409,3 +409,99 @@ def test_read_log_keeps_ids_as_text(tmp_path: Path) -> None:
     p = write_log(tmp_path / "l.csv", "cust,date,value\n0001,19970101,1")
     t = read_log(p)
     assert t.column("cust").to_pylist() == ["0001"] and t.schema.field("cust").type == pa.string()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# not UTF-8 text: one error naming the row and column of the first bad byte, and no traceback anywhere
+# ---------------------------------------------------------------------------------------------------------
+
+HEADER = "customer_id,timestamp,amount\n"
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    import numpy as np
+
+    p = tmp_path / "random.csv"
+    p.write_bytes(np.random.default_rng(7).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    _fails(p, tmp_path / "out", "NUL bytes.*not a UTF-8 CSV")
+    no_nul = tmp_path / "random-no-nul.csv"  # random high bytes: no NUL, not UTF-8 either
+    no_nul.write_bytes(
+        HEADER.encode() + np.random.default_rng(8).integers(0x80, 256, 5000, np.uint8).tobytes()
+    )
+    err = _fails(no_nul, tmp_path / "out", "is not UTF-8 text")
+    assert (err.row, err.column) == (1, "customer_id")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files(tmp_path: Path, encoding: str) -> None:
+    p = tmp_path / "wide.csv"
+    p.write_bytes((HEADER + "1,2024-01-01,2\n").encode(encoding))
+    kind = "UTF-32" if "32" in encoding else "UTF-16"
+    match = f"is {kind} encoded; save it as UTF-8" if encoding in ("utf-16", "utf-32") else "NUL bytes"
+    _fails(p, tmp_path / "out", match)
+
+
+@pytest.mark.parametrize(
+    ("body", "row", "column"),
+    [
+        (b"1,2024-01-01,2\n2,2024-01-02,3\ncaf\xe9,2024-01-03,4\n", 3, "customer_id"),  # Latin-1 in an id
+        (b"1,2024-01-01,2\n2,2024-01-02,\xff3\n", 2, "amount"),
+        (b'1,2024-01-01,2\n"a,b\xc3",2024-01-02,3\n', 2, "customer_id"),  # a truncated character, quoted
+        (b"1,2024-01-01,2\n2,2024-01-02,3\xc3", 2, "amount"),  # the file ends inside a character
+    ],
+)
+def test_invalid_utf8_in_one_field(tmp_path: Path, body: bytes, row: int, column: str) -> None:
+    p = tmp_path / "latin1.csv"
+    p.write_bytes(HEADER.encode() + body)
+    err = _fails(p, tmp_path / "out", "byte 0x.. is not UTF-8 text: the file must be UTF-8 encoded")
+    assert (err.file, err.row, err.column) == (str(p), row, column)
+    gz = tmp_path / "latin1.csv.gz"  # the same through gzip
+    gz.write_bytes(gzip.compress(p.read_bytes()))
+    err = _fails(gz, tmp_path / "out", "is not UTF-8 text")
+    assert (err.row, err.column) == (row, column)
+
+
+def test_bad_byte_in_a_later_block_is_located(tmp_path: Path) -> None:
+    """The check streams the file in blocks: a bad byte far into it, and a character split across the block
+    boundary, are located exactly (a valid one is not an error)."""
+    good = "1,2024-01-01,2.50\n" * 600_000  # ~10.8 MB: more than one 8 MiB block
+    p = tmp_path / "big.csv"
+    p.write_bytes(HEADER.encode() + good.encode() + b"2,2024-01-02,\xe93\n")
+    err = _fails(p, tmp_path / "out", "is not UTF-8 text")
+    assert (err.row, err.column) == (600_001, "amount")
+    split = tmp_path / "split.csv"  # a valid 2-byte character straddling byte 8 MiB: imported as it is
+    line = b"1,2024-01-01,2.50\n"
+    k, extra = divmod((1 << 23) - 1 - len(HEADER), len(line))
+    split.write_bytes(HEADER.encode() + line * k + b"x" * extra + "é,2024-01-02,1\n".encode())
+    ds = import_log(split, tmp_path / "out2").dataset
+    assert _query(ds, "SELECT max(external_id) AS x FROM customers") == [{"x": "x" * extra + "é"}]
+
+
+def test_cli_prints_one_line_and_no_traceback_for_binary_input(tmp_path: Path) -> None:
+    """The pyarrow CSV reader's row handler used to leak "Exception ignored ... UnicodeDecodeError" and a
+    traceback to stderr next to the error: run the real command and read its whole stderr."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    cases = {
+        "random.csv": np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+        "high.csv": b"cust,date\n" + bytes(range(0x80, 0x100)) * 40 + b"\n1,2\n",
+        "utf16.csv": "cust,date,dollars\n1,19970101,2\n".encode("utf-16"),
+        "latin1.csv": b"cust,date,dollars\n1,19970101,2\n2\xe9,19970102,3\n",
+    }
+    for name, data in cases.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        res = subprocess.run(
+            [sys.executable, "-m", "retailsim", "import", str(p), "--out", str(tmp_path / "o")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 2, (name, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: file {p}"), (name, res.stderr)
+        assert "Traceback" not in res.stderr and "Exception ignored" not in res.stderr, res.stderr
+        assert not (tmp_path / "o").exists()
