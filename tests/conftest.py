@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from retailsim.config import build_config
 from retailsim.generate.runner import generate
 from retailsim.storage.dataset import Dataset
 
 TINY_SEED = 7
+
+# No wall-time verdicts: Hypothesis' default 200 ms deadline per example fails tests on a loaded machine.
+settings.register_profile("retailsim", deadline=None)
+settings.load_profile("retailsim")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from retailsim.config import build_config
 from retailsim.errors import OutputExistsError
 from retailsim.generate.runner import LocalExecutor, generate
 from retailsim.storage.dataset import Dataset
+from retailsim.storage.manifest import HOLD_ENV
 
 
 def _checksums(ds: Dataset) -> dict[str, str]:
@@ -66,29 +68,76 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, tiny_config) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def _wait_for(
+    what: str, found: Callable[[], bool], running: Callable[[], bool], timeout_s: float = 300
+) -> None:
+    """Poll for an event (a file appearing) with a bounded timeout; fail at once if the run ended."""
+    deadline = time.monotonic() + timeout_s
+    while not found():
+        assert running(), f"the run ended before the {what}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout_s:.0f} s"
+        time.sleep(0.02)
+
+
 @pytest.mark.slow
-def test_killed_process_never_leaves_a_complete_looking_folder(tmp_path: Path) -> None:
-    out = tmp_path / "ds"
-    cmd = [
-        sys.executable,
-        "-m",
-        "retailsim",
-        "generate",
-        "--preset",
-        "small",
-        "--out",
-        str(out),
-        "-q",
-        "--set",
-        "customers.count=20000",
-    ]
-    proc = subprocess.Popen(cmd, start_new_session=True)
-    time.sleep(3.0)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not out.exists() or not (out / "manifest.json").exists()
-    for p in tmp_path.iterdir():  # only hidden partial folders may remain, never with a manifest
+@pytest.mark.parametrize(
+    ("kill_at", "workers"),
+    [("first data file", 1), ("first data file", 2), ("manifest", 1), ("manifest", 2)],
+)
+def test_killed_process_never_leaves_a_complete_looking_folder(
+    tmp_path: Path, kill_at: str, workers: int
+) -> None:
+    """SIGKILL the whole process group at a known point, never after a guessed delay: while shards are being
+    written (the first data file is in the staging folder), or when every data file is written and the
+    manifest is next (the writer waits there for the test: ``RETAILSIM_HOLD_BEFORE_MANIFEST``). A run that is
+    held cannot finish first, however fast the machine."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    out, held = runs / "ds", tmp_path / "held"
+    cmd = [sys.executable, "-m", "retailsim", "generate", "--preset", "small", "--out", str(out), "-q"]
+    cmd += ["--workers", str(workers)]
+    env = dict(os.environ, **{HOLD_ENV: str(held)})
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    try:
+        if kill_at == "manifest":
+            _wait_for("hold before the manifest", held.exists, lambda: proc.poll() is None)
+            staging = Path(held.read_text(encoding="utf-8"))
+            assert staging.parent == runs and any(staging.glob("transaction_lines/*/*.parquet"))
+        else:
+            _wait_for(
+                "first data file",
+                lambda: any(runs.glob(".ds.partial-*/*/*.parquet")),
+                lambda: proc.poll() is None,
+            )
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not out.exists()
+    leftovers = list(runs.iterdir())
+    assert len(leftovers) <= 1
+    for p in leftovers:  # only the hidden partial folder may remain, never with a manifest
         assert p.name.startswith(".ds.partial-") and not (p / "manifest.json").exists()
+
+
+def test_the_manifest_hold_releases_and_the_run_completes(
+    tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook the kill test relies on: the writer signals and waits while the file exists, then publishes."""
+    import threading
+
+    held, out = tmp_path / "held", tmp_path / "ds"
+    monkeypatch.setenv(HOLD_ENV, str(held))
+    worker = threading.Thread(target=generate, args=(tiny_config, out))
+    worker.start()
+    try:
+        _wait_for("hold before the manifest", held.exists, worker.is_alive)
+        assert not out.exists()  # held: nothing published yet
+        staging = Path(held.read_text(encoding="utf-8"))
+        assert staging.is_dir() and not (staging / "manifest.json").exists()
+    finally:
+        held.unlink(missing_ok=True)  # release
+        worker.join()
+    assert Dataset(out).rows("customers") == 400
 
 
 @pytest.mark.parametrize("fmt", ["csv", "duckdb"])

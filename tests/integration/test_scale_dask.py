@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,10 +210,15 @@ def test_an_interrupted_dask_run_leaves_no_complete_looking_output(
     tmp_path: Path, tiny_config, dask2: DaskExecutor
 ) -> None:
     """Last test of the module: the interruption shuts down the module's LocalCluster."""
+    import psutil
+
     out = tmp_path / "runs"
     out.mkdir()
+    workers = [psutil.Process(pid) for pid in dask2.client.run(os.getpid).values()]
     with pytest.raises(KeyboardInterrupt):
         generate(tiny_config, out / "ds", executor=_InterruptAfter(dask2, 2))
-    assert dask2._cluster is None  # the LocalCluster was shut down: no task keeps writing
-    time.sleep(0.5)
+    assert dask2._cluster is None  # the LocalCluster was shut down
+    # no task keeps writing: wait for the worker processes to be gone (an event, not a guessed delay)
+    _gone, alive = psutil.wait_procs(workers, timeout=120)
+    assert not alive, f"worker processes still running after the interruption: {alive}"
     assert list(out.iterdir()) == []  # no output, not even the hidden partial folder

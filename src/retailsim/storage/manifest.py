@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
@@ -34,7 +36,29 @@ def build_manifest(files: list[FileRecord], *, fmt: str, kind: str, extra: dict[
     }
 
 
+HOLD_ENV = "RETAILSIM_HOLD_BEFORE_MANIFEST"
+"""Test hook: a file path. A writer that is about to write a manifest creates that file (holding the staging
+folder's path) and waits while it exists, so a test can kill the process at exactly this point — every data
+file written, no manifest yet — instead of after a guessed delay. Unset in normal use."""
+HOLD_MAX_S = 600.0
+
+
+def _hold_before_manifest(root: Path) -> None:
+    flag = os.environ.get(HOLD_ENV)
+    if not flag:
+        return
+    p = Path(flag)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(str(root), encoding="utf-8")
+    tmp.replace(p)  # appears whole
+    deadline = time.monotonic() + HOLD_MAX_S  # a forgotten variable must not hold a run for ever
+    while p.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Write ``root/manifest.json``: the last file of a dataset, which makes it complete."""
+    _hold_before_manifest(root)
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 

@@ -71,14 +71,11 @@ def test_demo_tier_mix_is_plausible_and_tracks_latent_spend(demo: Dataset) -> No
     assert rho > 0.45
 
 
-def test_tiers_as_of_equals_the_stored_history_and_is_fast(demo: Dataset) -> None:
-    import time
-
+def test_tiers_as_of_equals_the_stored_history(demo: Dataset) -> None:
+    """Speed is benchmarks/bench_loyalty.py's business (no wall-time verdicts in tests)."""
     replay(demo)
     cutoffs = review_dates(LoyaltyConfig(), dt.date(2024, 1, 1), dt.date(2025, 6, 30))
-    t0 = time.perf_counter()
     many = tiers_at(demo, cutoffs)
-    batch = time.perf_counter() - t0
     for d in (cutoffs[0], cutoffs[8], dt.date(2024, 11, 17), cutoffs[-1]):
         a = tiers_as_of(demo, d)
         pd.testing.assert_frame_equal(a, history_as_of(demo, d), check_dtype=False)
@@ -86,7 +83,6 @@ def test_tiers_as_of_equals_the_stored_history_and_is_fast(demo: Dataset) -> Non
             a, many[many["as_of"] == pd.Timestamp(d)].drop(columns="as_of").reset_index(drop=True)
         ) if d in cutoffs else None
     assert list(a.columns) == ["customer_id", "tier", "tier_rank"] and a["tier_rank"].dtype == "int8"
-    assert batch < 10
 
 
 def test_generated_history_joins_customers(tiny_dataset: Dataset, tmp_path: Path) -> None:
