@@ -170,7 +170,12 @@ def export(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Output file (.parquet or .csv).")],
     flat: Annotated[
-        bool, typer.Option("--flat", help="Lines joined with transaction, customer, product, store.")
+        bool,
+        typer.Option(
+            "--flat",
+            help="Lines joined with transaction, customer, product, store (an imported log: the columns it "
+            "has, with the source customer id as external_id).",
+        ),
     ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:

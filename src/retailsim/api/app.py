@@ -141,8 +141,8 @@ def create_app(
     def score(body: ScoreRequest, svc: Service) -> ScoreResponse:
         """Score many customers at one as-of date; ids that cannot be scored get a per-row status, the rest
         are still scored (same numbers as `retailsim ml score`)."""
-        if len(body.customer_ids) > settings.max_batch:
-            raise handlers.BatchTooLarge(len(body.customer_ids), settings.max_batch)
+        if body.n_ids > settings.max_batch:
+            raise handlers.BatchTooLarge(body.n_ids, settings.max_batch)
         return svc.score(body)
 
     return app

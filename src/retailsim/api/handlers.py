@@ -103,7 +103,8 @@ def known_error(request: Request, exc: Exception) -> JSONResponse:
             request, 413, "batch_too_large", msg, field="customer_ids", reason=f"at most {exc.limit} ids"
         )
     if isinstance(exc, ml.UnknownCustomerError):
-        return _json(request, 404, "unknown_customer", msg, field="customer_id", id=_int(exc.customer_id))
+        cid = exc.customer_id if exc.field == "external_id" else _int(exc.customer_id)
+        return _json(request, 404, "unknown_customer", msg, field=exc.field, id=cid)
     if isinstance(exc, ml.UnknownProductError):
         return _json(request, 404, "unknown_product", msg, field="today.items", id=list(exc.product_ids))
     if isinstance(exc, ml.UnknownStoreError):
@@ -152,6 +153,8 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
         field, reason = "body", "the body is not valid JSON"
     elif first.get("type") == "missing":
         reason = "field required"
+    elif first.get("type") == "one_of":  # customer_id or external_id: name the usual one
+        field = str((first.get("ctx") or {}).get("a", field))
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return _json(request, 422, "validation_error", f"{field}: {reason}{more}", field=field, reason=reason)
 

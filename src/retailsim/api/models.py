@@ -9,13 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from retailsim.api.settings import MAX_BATCH_CEILING
 from retailsim.ml.basket import Basket
 
 #: A customer id as JSON sends it: an integer (not a string, float or boolean) that fits in 64 bits.
 CustomerId = Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+#: A customer's id in the source system of an imported log (``customers.external_id``), as a JSON string.
+ExternalId = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+
+
+def _exactly_one(body: BaseModel, a: str, b: str) -> None:
+    given = [name for name in (a, b) if getattr(body, name) is not None]
+    if len(given) != 1:  # the error handler names field ``a`` (see handlers._validation_handler)
+        raise PydanticCustomError("one_of", "give exactly one of {a} and {b}", {"a": a, "b": b})
 
 
 class _Body(BaseModel):
@@ -30,6 +39,7 @@ class PredictRequest(_Body):
         json_schema_extra={
             "examples": [
                 {"customer_id": 17},
+                {"external_id": "00042"},
                 {
                     "customer_id": 17,
                     "as_of": "2024-06-30",
@@ -42,7 +52,14 @@ class PredictRequest(_Body):
         },
     )
 
-    customer_id: CustomerId = Field(description="The customer to predict for (a JSON integer).")
+    customer_id: CustomerId | None = Field(
+        None, description="The customer to predict for (a JSON integer); or give external_id."
+    )
+    external_id: ExternalId | None = Field(
+        None,
+        description="The customer's id in the source system of an imported log (a JSON string), instead of "
+        "customer_id.",
+    )
     as_of: dt.date | None = Field(
         None,
         description="Predict the 30 days after this day (its transactions included); omitted = the last "
@@ -53,6 +70,11 @@ class PredictRequest(_Body):
         description="Today's shopping (the as-of day): appended as one more transaction of that day before the "
         "features are computed, exactly like `retailsim ml predict --today basket.json`.",
     )
+
+    @model_validator(mode="after")
+    def _one_id(self) -> PredictRequest:
+        _exactly_one(self, "customer_id", "external_id")
+        return self
 
 
 class Interval(BaseModel):
@@ -75,6 +97,7 @@ class PredictResponse(Prediction):
     """The prediction for one customer."""
 
     customer_id: int
+    external_id: str | None = Field(None, description="The source system's id (imported logs; else null).")
     as_of: dt.date = Field(description="The as-of day: features use data up to and including it.")
     horizon_days: int = Field(description="The prediction covers the days as_of + 1 … as_of + horizon_days.")
     segment: str | None = Field(None, description="Value segment by predicted spend: low, medium, high, top.")
@@ -88,15 +111,37 @@ class ScoreRequest(_Body):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"customer_ids": [17, 18, 99999], "as_of": "2024-06-30"}]},
+        json_schema_extra={
+            "examples": [
+                {"customer_ids": [17, 18, 99999], "as_of": "2024-06-30"},
+                {"external_ids": ["00042", "00043"]},
+            ]
+        },
     )
 
-    customer_ids: list[CustomerId] = Field(
+    customer_ids: list[CustomerId] | None = Field(
+        None,
         min_length=1,
         max_length=MAX_BATCH_CEILING,
         description="Customer ids; the server's max_batch setting bounds the count (413 beyond it).",
     )
+    external_ids: list[ExternalId] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_BATCH_CEILING,
+        description="Source-system ids of an imported log, instead of customer_ids (same bound).",
+    )
     as_of: dt.date | None = Field(None, description="As-of day for every customer; omitted = the last day.")
+
+    @model_validator(mode="after")
+    def _one_list(self) -> ScoreRequest:
+        _exactly_one(self, "customer_ids", "external_ids")
+        return self
+
+    @property
+    def n_ids(self) -> int:
+        """How many ids were asked for (duplicates included)."""
+        return len(self.customer_ids or self.external_ids or [])
 
 
 RowStatus = Literal["ok", "unknown_customer", "not_yet_customer", "invalid_id"]
@@ -105,7 +150,10 @@ RowStatus = Literal["ok", "unknown_customer", "not_yet_customer", "invalid_id"]
 class ScoreRow(BaseModel):
     """One requested id: its prediction, or why it could not be scored."""
 
-    customer_id: int
+    customer_id: int | None = Field(
+        description="The surrogate id (null: an external id that matched nobody)."
+    )
+    external_id: str | None = Field(None, description="The source system's id (imported logs; else null).")
     status: RowStatus = Field(
         description="ok; unknown_customer (no such id); not_yet_customer (signed up after the as-of day)."
     )
@@ -167,5 +215,7 @@ class ErrorResponse(BaseModel):
     message: str = Field(description="A human-readable explanation.")
     field: str | None = Field(None, description="The offending request field, e.g. today.items[2].quantity.")
     reason: str | None = Field(None, description="Why that field was refused.")
-    id: int | list[int] | None = Field(None, description="The unknown id(s) on a 404.")
+    id: int | str | list[int] | None = Field(
+        None, description="The unknown id(s) on a 404 (a string for an external_id)."
+    )
     request_id: str | None = Field(None, description="Quote this when reporting a server error.")

@@ -45,8 +45,10 @@ from retailsim.api.models import (
 from retailsim.api.settings import ApiSettings
 from retailsim.errors import DatasetError
 from retailsim.ml.artifacts import manifest_sha256
+from retailsim.ml.errors import UnknownCustomerError
 from retailsim.ml.features import check_compatible, data_range
 from retailsim.ml.predict import Predictor, load_model
+from retailsim.storage.customer_ids import by_source_id, has_source_ids, source_ids
 from retailsim.storage.dataset import Dataset
 from retailsim.storage.files import sha256_file
 
@@ -102,6 +104,7 @@ class ScoringService:
         self.started = time.monotonic()
         self.default_as_of: dt.date = data_range(ds)[1]
         self.dataset_hash = manifest_sha256(ds)
+        self.has_source_ids = has_source_ids(ds)  # an imported log: customers also go by their source id
         self._tables: OrderedDict[dt.date, pd.DataFrame] = OrderedDict()
         self._lock = threading.Lock()  # guards _tables
         self._fill_lock = threading.Lock()  # one population scoring at a time
@@ -220,15 +223,34 @@ class ScoringService:
             return None
         return Interval(lo=lo_f, hi=hi_f, level=self.predictor.interval)
 
+    def _by_external(self, external_ids: list[str]) -> dict[str, int]:
+        """Surrogate id of each source id that names a customer of the served dataset."""
+        return by_source_id(self.ds, external_ids) if self.has_source_ids else {}
+
+    def _names(self, ids: list[int]) -> dict[int, str | None]:
+        """The source id of each surrogate id (none on generated data)."""
+        if not self.has_source_ids:
+            return {}
+        return dict(zip(ids, source_ids(self.ds, ids), strict=True))
+
     def predict(self, req: PredictRequest) -> PredictResponse:
         """One customer (``ml predict``), from the cache when there is no basket."""
         day = req.as_of or self.default_as_of
+        if req.external_id is not None:
+            hit = self._by_external([req.external_id]).get(req.external_id.strip())
+            if hit is None:
+                raise UnknownCustomerError(req.external_id, field="external_id")
+            cid = hit
+        else:
+            assert req.customer_id is not None  # the request model demands one of the two
+            cid = req.customer_id
         if req.today is None:
             table = self._table(day)
-            if table is not None and req.customer_id in table.index:
-                r = table.loc[req.customer_id]
+            if table is not None and cid in table.index:
+                r = table.loc[cid]
                 return PredictResponse(
-                    customer_id=req.customer_id,
+                    customer_id=cid,
+                    external_id=self._names([cid]).get(cid),
                     as_of=day,
                     horizon_days=self.predictor.horizon_days,
                     predicted_spend=float(r["spend"]),
@@ -240,9 +262,10 @@ class ScoringService:
                     model_version=self.model_version,
                 )
         # not cached, not known at that day, or with a basket: the library decides (and raises 404/422)
-        p = self.predictor.predict_customer(self.ds, req.customer_id, as_of=day, today=req.today)
+        p = self.predictor.predict_customer(self.ds, cid, as_of=day, today=req.today)
         return PredictResponse(
             customer_id=p.customer_id,
+            external_id=p.external_id,
             as_of=p.as_of,
             horizon_days=p.horizon_days,
             predicted_spend=p.spend,
@@ -257,7 +280,13 @@ class ScoringService:
     def score(self, req: ScoreRequest) -> ScoreResponse:
         """Many customers at one day (``ml score``): a row per requested id, in order, with its status."""
         day = req.as_of or self.default_as_of
-        ids = req.customer_ids
+        asked: list[int | None]
+        if req.external_ids is not None:
+            hits = self._by_external(req.external_ids)
+            asked = [hits.get(e.strip()) for e in req.external_ids]
+        else:
+            asked = list(req.customer_ids or [])
+        ids = [c for c in asked if c is not None]
         unique = list(dict.fromkeys(ids))
         table = self._table(day)
         found: dict[int, tuple[Any, ...]] = {}
@@ -292,13 +321,26 @@ class ScoringService:
                 strict=True,
             ):
                 found[c] = (s, p, lo, hi, seg, str(st), str(msg))
+        names = self._names(unique)
         rows = []
-        for c in ids:
+        for i, c in enumerate(asked):
+            if c is None:  # an external id that names nobody
+                ext = req.external_ids[i] if req.external_ids is not None else None
+                rows.append(
+                    ScoreRow(
+                        customer_id=None,
+                        external_id=ext,
+                        status="unknown_customer",
+                        error=f"unknown customer {ext!r}: no such external_id in this dataset",
+                    )
+                )
+                continue
             s, p, lo, hi, seg, st, msg = found[c]
             ok = st == "ok"
             rows.append(
                 ScoreRow(
                     customer_id=c,
+                    external_id=names.get(c),
                     status=st,
                     predicted_spend=_f(s) if ok else None,
                     p_buy=_f(p) if ok else None,

@@ -242,7 +242,14 @@ def print_leaderboard(report: dict[str, Any], console: Any) -> None:
 @ml_app.command("predict")
 def predict_cmd(
     dataset: DatasetArg,
-    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    customer: Annotated[
+        str,
+        typer.Option(
+            "--customer",
+            help="Customer id; on an imported log also the source system's id (external_id), which wins "
+            "when both read the same.",
+        ),
+    ],
     as_of: AsOfOpt = None,
     today: Annotated[
         Path | None,
@@ -269,8 +276,9 @@ def predict_cmd(
         out.print_json(p.model_dump_json())
         return
     end = p.as_of + dt.timedelta(days=p.horizon_days)
+    who = f"customer {p.customer_id}" + (f" (source id {p.external_id})" if p.external_id else "")
     out.print(
-        f"customer {p.customer_id}: expected spend {p.spend:,.2f} from {p.as_of + dt.timedelta(days=1)} to {end}"
+        f"{who}: expected spend {p.spend:,.2f} from {p.as_of + dt.timedelta(days=1)} to {end}"
         f"{' (with today’s basket)' if p.with_basket else ''}\n"
         f"  P(any purchase) {p.p_buy:.1%}; {p.interval:.0%} interval {p.lo:,.2f} – {p.hi:,.2f}; segment {p.segment}\n"
         f"  model {p.model_id}",
@@ -295,9 +303,15 @@ def _read_ids(path: Path) -> list[Any]:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
     except (OSError, ValueError) as err:
         raise InputDataError(f"cannot read: {err}", file=str(path)) from None
-    if "customer_id" not in frame.columns:
-        raise InputDataError("needs a customer_id column", file=str(path), column="customer_id")
-    return frame["customer_id"].tolist()
+    if "customer_id" in frame.columns:  # as typed: CSV text (a source id wins), Parquet integers (surrogate)
+        return frame["customer_id"].tolist()
+    if "external_id" in frame.columns:
+        return [None if pd.isna(v) else str(v) for v in frame["external_id"].tolist()]
+    raise InputDataError(
+        "needs a customer_id column (or external_id: the source system's ids)",
+        file=str(path),
+        column="customer_id",
+    )
 
 
 @ml_app.command("score")
@@ -307,7 +321,10 @@ def score_cmd(
     as_of: AsOfOpt = None,
     customers: Annotated[
         Path | None,
-        typer.Option(help="CSV/Parquet with a customer_id column (default: everyone known at as-of)."),
+        typer.Option(
+            help="CSV/Parquet with a customer_id column, or external_id with an imported log's source ids "
+            "(default: everyone known at as-of)."
+        ),
     ] = None,
     model: ModelOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,

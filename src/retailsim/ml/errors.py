@@ -32,9 +32,11 @@ class MLError(RetailsimError):
 class UnknownCustomerError(MLError):
     """The customer id is not in the dataset (HTTP 404)."""
 
-    def __init__(self, customer_id: object) -> None:
-        super().__init__(f"unknown customer {customer_id!r}: no such customer_id in this dataset")
+    def __init__(self, customer_id: object, *, field: str = "customer_id") -> None:
+        super().__init__(f"unknown customer {customer_id!r}: no such customer in this dataset")
         self.customer_id = customer_id
+        #: the request field that named it: ``customer_id`` or ``external_id`` (the source system's id)
+        self.field = field
 
 
 class UnknownProductError(MLError):

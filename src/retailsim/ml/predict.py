@@ -37,6 +37,7 @@ from retailsim.ml.errors import (
 from retailsim.ml.features import FeatureSpec, build_features, check_compatible, data_range
 from retailsim.ml.models import MODEL_CLASSES, SpendModel
 from retailsim.ml.models.boosting import HurdleModel
+from retailsim.storage.customer_ids import resolve, source_ids
 from retailsim.storage.dataset import Dataset
 
 #: Value segments by predicted spend, from the quantiles of the test-cutoff predictions stored in the card.
@@ -61,7 +62,12 @@ class Prediction(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    customer_id: int
+    customer_id: int = Field(
+        description="The customer's id in the dataset (surrogate key of an imported log)."
+    )
+    external_id: str | None = Field(
+        None, description="The customer's id in the source system (imported logs; None for generated data)."
+    )
     as_of: dt.date = Field(description="Cutoff: features use data up to and including this day.")
     horizon_days: int = Field(description="The prediction covers the days as_of + 1 … as_of + horizon_days.")
     spend: float = Field(description="Expected net spend in the horizon.")
@@ -243,8 +249,10 @@ class Predictor:
         ds
             Dataset (or its folder) to read the customers' history from.
         customer_ids
-            Ids to score; ``None`` = every customer known at ``as_of``. Ids that cannot be scored keep their
-            row with a ``status`` (``unknown_customer``, ``not_yet_customer``, ``invalid_id``) and a
+            Customers to score; ``None`` = every customer known at ``as_of``. On an imported log a value may
+            be the source system's id (``external_id``, preferred when it matches) or the surrogate
+            ``customer_id`` (:func:`retailsim.storage.customer_ids.resolve`). Ids that cannot be scored keep
+            their row with a ``status`` (``unknown_customer``, ``not_yet_customer``, ``invalid_id``) and a
             ``message``; the rest are still scored.
         as_of
             Cutoff date (default: the last day of data).
@@ -252,8 +260,9 @@ class Predictor:
         Returns
         -------
         pandas.DataFrame
-            ``customer_id``, ``as_of``, ``spend``, ``p_buy``, ``lo``, ``hi``, ``segment``, ``model_id``,
-            ``status``, ``message`` — in the order of ``customer_ids`` (or by id).
+            ``customer_id``, ``external_id`` (the source id; null on generated data), ``as_of``, ``spend``,
+            ``p_buy``, ``lo``, ``hi``, ``segment``, ``model_id``, ``status``, ``message`` — in the order of
+            ``customer_ids`` (or by id).
 
         Raises
         ------
@@ -267,17 +276,13 @@ class Predictor:
         if customer_ids is None:
             frame = build_features(ds, [day], self.spec, sequences=need_seq)
             out = self.predict_frame(frame)
+            out.insert(1, "external_id", pd.Series(source_ids(ds, out["customer_id"]), dtype="string"))
             out["status"] = "ok"
             out["message"] = ""
             return out
         raw = list(customer_ids)
-        parsed: list[int | None] = []
-        for v in raw:
-            try:
-                iv = int(v)
-                parsed.append(iv if float(v) == iv and not isinstance(v, bool) else None)
-            except (TypeError, ValueError, OverflowError):
-                parsed.append(None)
+        resolved = resolve(ds, raw)
+        parsed = resolved.ids
         valid = sorted({v for v in parsed if v is not None})
         signups = self._signups(ds, valid)
         known = [v for v in valid if v in signups and signups[v] <= day]
@@ -285,13 +290,14 @@ class Predictor:
         pred = self.predict_frame(frame).set_index("customer_id")
         rows = []
         for v, p in zip(raw, parsed, strict=True):
-            if p is None:
+            if p is None and not resolved.source_ids_exist:
                 rows.append(
                     {"customer_id": None, "status": "invalid_id", "message": f"not a customer id: {v!r}"}
                 )
-            elif p not in signups:
+            elif p is None or p not in signups:
+                what = f"{p}" if p is not None else f"{v!r}"
                 rows.append(
-                    {"customer_id": p, "status": "unknown_customer", "message": f"unknown customer {p}"}
+                    {"customer_id": p, "status": "unknown_customer", "message": f"unknown customer {what}"}
                 )
             elif signups[p] > day:
                 rows.append(
@@ -321,8 +327,9 @@ class Predictor:
         out["customer_id"] = out["customer_id"].astype("Int64")
         for c in ("spend", "p_buy", "lo", "hi"):
             out[c] = out[c].astype("float64")
-        out.insert(1, "as_of", pd.Timestamp(day))
-        out.insert(7, "model_id", self.model_id)
+        out.insert(1, "external_id", pd.Series(source_ids(ds, out["customer_id"].tolist()), dtype="string"))
+        out.insert(2, "as_of", pd.Timestamp(day))
+        out.insert(8, "model_id", self.model_id)
         return out
 
     def predict_customer(
@@ -341,7 +348,7 @@ class Predictor:
         ds
             Dataset (or its folder).
         customer_id
-            The customer.
+            The customer: its ``customer_id``, or on an imported log its source id (``external_id``).
         as_of
             Cutoff (default: the last day of data).
         today
@@ -362,15 +369,11 @@ class Predictor:
         ds = _open(ds)
         self._check(ds)
         day = self._as_of(ds, as_of)
-        try:
-            cid = int(customer_id)
-            if isinstance(customer_id, bool) or float(customer_id) != cid:
-                raise ValueError
-        except (TypeError, ValueError, OverflowError):
-            raise UnknownCustomerError(customer_id) from None
-        signup = self._signups(ds, [cid]).get(cid)
-        if signup is None:
-            raise UnknownCustomerError(cid)
+        resolved = resolve(ds, [customer_id])
+        cid = resolved.ids[0]
+        signup = None if cid is None else self._signups(ds, [cid]).get(cid)
+        if cid is None or signup is None:
+            raise UnknownCustomerError(customer_id)
         if signup > day:
             raise CustomerNotKnownYet(cid, signup, day)
         source: Dataset = ds
@@ -391,6 +394,7 @@ class Predictor:
                 drv.append(Driver(feature=feat, value=v if isinstance(v, str) else float(v), importance=imp))
         return Prediction(
             customer_id=cid,
+            external_id=source_ids(ds, [cid])[0],
             as_of=day,
             horizon_days=self.horizon_days,
             spend=float(row["spend"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,16 @@ class BatchInputError(RetailsimError):
     """The uploaded file cannot be used at all (too big, no customer_id column, not a CSV)."""
 
 
-def parse_upload(data: bytes, default_as_of: dt.date) -> pd.DataFrame:
+def parse_upload(
+    data: bytes,
+    default_as_of: dt.date,
+    by_source_id: Callable[[list[str]], dict[str, int]] | None = None,
+) -> pd.DataFrame:
     """Rows of the uploaded CSV as ``row, customer_id, as_of, reason`` (reason set when the row is unusable).
+
+    The ids come from a ``customer_id`` column (or ``external_id``, or the only column). On an imported log
+    ``by_source_id`` maps the source system's ids to surrogate ids: an id that is a source id is that
+    customer (:mod:`retailsim.storage.customer_ids`), any other must be a whole number (the surrogate id).
 
     Raises
     ------
@@ -46,7 +55,9 @@ def parse_upload(data: bytes, default_as_of: dt.date) -> pd.DataFrame:
         raise BatchInputError(f"not a readable CSV file: {str(err).splitlines()[0]}") from None
     cols = {c.strip().lower(): c for c in raw.columns}
     if "customer_id" not in cols:
-        if len(raw.columns) == 1:
+        if "external_id" in cols:
+            cols["customer_id"] = cols["external_id"]
+        elif len(raw.columns) == 1:
             cols["customer_id"] = raw.columns[0]
         else:
             raise BatchInputError("the file needs a customer_id column (download the template)")
@@ -59,7 +70,14 @@ def parse_upload(data: bytes, default_as_of: dt.date) -> pd.DataFrame:
     out = pd.DataFrame({"row": np.arange(2, len(raw) + 2), "input_id": ids, "input_as_of": as_of_txt})
     num = pd.to_numeric(ids, errors="coerce")
     ok_id = num.notna() & (num == num.round()) & (num > 0)
-    out["customer_id"] = num.where(ok_id).astype("Int64")
+    surrogate = num.where(ok_id).astype("Int64")
+    hits = by_source_id(sorted(set(ids) - {""})) if by_source_id is not None else {}
+    if hits:
+        source = ids.map(hits).astype("Int64")
+        out["customer_id"] = source.fillna(surrogate)
+        ok_id = ok_id | source.notna()
+    else:
+        out["customer_id"] = surrogate
     parsed = pd.to_datetime(as_of_txt.where(as_of_txt != ""), format="%Y-%m-%d", errors="coerce")
     as_of = [
         default_as_of if t == "" else (None if pd.isna(d) else d.date())
@@ -69,7 +87,11 @@ def parse_upload(data: bytes, default_as_of: dt.date) -> pd.DataFrame:
     reason = pd.Series([None] * len(out), dtype=object)
     reason[(as_of_txt != "") & parsed.isna()] = "as_of is not a date (YYYY-MM-DD)"
     reason[ids == ""] = "empty customer_id"
-    reason[(ids != "") & ~ok_id] = "customer_id is not a positive whole number"
+    reason[(ids != "") & ~ok_id] = (
+        "no customer has this source id, and it is not a positive whole number (customer_id)"
+        if by_source_id is not None
+        else "customer_id is not a positive whole number"
+    )
     out["reason"] = reason
     return out
 
@@ -109,7 +131,7 @@ def score_rows(ctx: Ctx, model_dir: Any, rows: pd.DataFrame) -> tuple[pd.DataFra
         parts.append(merged[ok])
         miss = merged.loc[~ok, ["row", "input_id", "input_as_of"]]
         bad.append(miss.assign(reason=merged.loc[~ok, "message"].fillna("not scored")))
-    cols = ["row", "customer_id", "as_of", "spend", "p_buy", "lo", "hi", "segment"]
+    cols = ["row", "customer_id", "external_id", "as_of", "spend", "p_buy", "lo", "hi", "segment"]
     scored = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
     kept = [b for b in bad if len(b)]
     not_scored = (
@@ -158,6 +180,8 @@ def _results(ctx: Ctx, scores: pd.DataFrame, bad: pd.DataFrame, key: tuple[Any, 
     with right:
         ui.cached_chart(key, build_seg, key="bs_seg")
     show = scored.sort_values("spend", ascending=False)
+    if "external_id" in show and show["external_id"].isna().all():  # generated data: no source ids
+        show = show.drop(columns="external_id")
     if "as_of" in show:
         show = show.assign(as_of=pd.to_datetime(show["as_of"]).dt.strftime("%Y-%m-%d"))
     if len(show) > GRID_ROWS:
@@ -209,7 +233,7 @@ def render(ctx: Ctx) -> None:
         on_click="ignore",
     )
     st.caption(
-        f"Model `{model_dir.name}`. Upload: a `customer_id` column and optionally `as_of` (YYYY-MM-DD) per row; "
+        f"Model `{model_dir.name}`. Upload: a `customer_id` column (an imported log's own ids work too) and optionally `as_of` (YYYY-MM-DD) per row; "
         f"at most {MAX_UPLOAD_MB} MB and {MAX_UPLOAD_ROWS:,} rows. The value segment ranks predicted spend by "
         "the model's thresholds (set at training)."
     )
@@ -219,7 +243,7 @@ def render(ctx: Ctx) -> None:
             return
         with st.spinner("Scoring everyone …"):
             scores = predict.score(ctx, model_dir, None, as_of)
-        cols = ["customer_id", "as_of", "spend", "p_buy", "lo", "hi", "segment"]
+        cols = ["customer_id", "external_id", "as_of", "spend", "p_buy", "lo", "hi", "segment"]
         scores = scores.loc[scores["status"] == "ok", cols]
         none = pd.DataFrame(columns=["row", "input_id", "input_as_of", "reason"])
         _results(ctx, scores, none, (str(ctx.path), ctx.stamp, str(model_dir), "all", as_of))
@@ -227,8 +251,14 @@ def render(ctx: Ctx) -> None:
     up = st.file_uploader("CSV of customer ids", type=["csv"], key="bs_file", max_upload_size=MAX_UPLOAD_MB)
     if up is None:
         return
+    lookup = None
+    if ctx.has_column("customers", "external_id"):
+        from retailsim.storage.customer_ids import by_source_id, has_source_ids
+
+        if has_source_ids(ctx.ds):
+            lookup = lambda values: by_source_id(ctx.ds, values)  # noqa: E731
     try:
-        rows = parse_upload(up.getvalue(), as_of)
+        rows = parse_upload(up.getvalue(), as_of, lookup)
     except BatchInputError as err:
         st.error(f"Upload refused: {err}")
         return
