@@ -192,7 +192,10 @@ def train(
         train_cutoffs=cfg.train_cutoffs,
         min_history_days=cfg.min_history_days,
     )
-    names = [m for m in ALL_MODELS if m in cfg.models]
+    # BG/NBD + GG is always on the leaderboard: the anchor every user of customer-base analysis compares with
+    # (fitted and reported; a candidate for champion and part of the blend only when asked for)
+    names = [m for m in ALL_MODELS if m in cfg.models or m == "bgnbd"]
+    anchor_only = "bgnbd" not in cfg.models
     need_seq = any(make_model(n, cfg, spec).needs_sequences for n in names)
     say(
         f"features: {len(spec.features)} columns in {len(spec.groups)} groups"
@@ -210,7 +213,7 @@ def train(
     # BG/NBD + Gamma-Gamma: a baseline, and (stacked) three model-based features for every other model
     bg_model: SpendModel | None = None
     bg_fit_s = 0.0
-    if cfg.bgnbd_features or "bgnbd" in names:
+    if "bgnbd" in names:
         say("fitting BG/NBD + Gamma-Gamma (pymc-marketing, MAP)")
         t0 = time.perf_counter()
         try:
@@ -261,7 +264,7 @@ def train(
 
     # -- the blend of the fitted models ------------------------------------------------------------------
     cross_val: float | None = None
-    parts = [n for n in names if n != "zero"]
+    parts = [n for n in names if n != "zero" and not (n == "bgnbd" and anchor_only)]
     if cfg.ensemble and len(parts) >= 2 and len(y_va):
         say("blending the models (weights fitted on the validation cutoff)")
         t0 = time.perf_counter()
@@ -305,7 +308,8 @@ def train(
             o = evals.get("oracle", {}).get(s, {}).get("rmse")
             evals[name][s]["gap_closed"] = metrics.gap_closed(evals[name][s]["rmse"], last30_rmse[s], o)
 
-    champion = min(names, key=lambda n: (evals[n]["validation"]["rmse"], names.index(n)))
+    candidates = [n for n in names if not (n == "bgnbd" and anchor_only)]
+    champion = min(candidates, key=lambda n: (evals[n]["validation"]["rmse"], names.index(n)))
     say(f"champion (lowest validation RMSE): {champion}")
     champ_model = fitted[champion]
 
@@ -332,6 +336,7 @@ def train(
         if name == "bgnbd":
             notes.append(
                 f"parameters fitted on {info.get('fit_customers', 0):,} customers at {info.get('fit_cutoff')}"
+                + ("; the anchor (not in --models: reported, never the champion)" if anchor_only else "")
             )
         if name == "oracle":
             notes.append("expected spend from the simulation's truth (the floor)")

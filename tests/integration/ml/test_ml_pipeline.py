@@ -48,9 +48,21 @@ def _test_frame(result: TrainResult, ds: Dataset, sequences: bool = True) -> pd.
 def test_backtest_leaderboard_and_champion(trained_tiny: TrainResult) -> None:
     r = trained_tiny.report
     names = [row["model"] for row in trained_tiny.leaderboard]
-    assert {"zero", "last30", "mean_daily", "hurdle", "lr", "xgb", "gru", "ensemble", "oracle"} == set(names)
+    # bgnbd was not asked for: BG/NBD + GG is on every leaderboard (the anchor users compare with)
+    assert {
+        "zero",
+        "last30",
+        "mean_daily",
+        "bgnbd",
+        "hurdle",
+        "lr",
+        "xgb",
+        "gru",
+        "ensemble",
+        "oracle",
+    } == set(names)
     # the champion is the lowest validation RMSE, never chosen on the test cutoff
-    val = {n: m["validation"]["rmse"] for n, m in r["metrics"].items() if n != "oracle"}
+    val = {n: m["validation"]["rmse"] for n, m in r["metrics"].items() if n not in ("oracle", "bgnbd")}
     assert trained_tiny.champion == min(val, key=val.__getitem__)
     oracle = next(row for row in trained_tiny.leaderboard if row["model"] == "oracle")
     last30 = next(row for row in trained_tiny.leaderboard if row["model"] == "last30")
@@ -342,6 +354,22 @@ def test_imported_log_leaderboard(cdnow: Dataset, tmp_path: Path, ml_config: Cal
     scores = load_model(tmp_path).score(cdnow)
     assert len(scores) == cdnow.rows("customers") and scores["spend"].notna().all()
     assert metrics.rmse(np.zeros(1), np.zeros(1)) == 0.0
+
+
+def test_bgnbd_is_the_anchor_on_every_leaderboard(
+    cdnow: Dataset, tmp_path: Path, ml_config: Callable[..., MLConfig]
+) -> None:
+    """Not asked for (and not stacked as features): BG/NBD + GG is still fitted and reported, but neither
+    the champion nor part of the blend; asked for, it competes."""
+    r = train(cdnow, ml_config("zero,lr", "bgnbd_features=false", "save=none"))
+    bg = next(row for row in r.leaderboard if row["model"] == "bgnbd")
+    assert np.isfinite(bg["rmse"]) and np.isfinite(bg["mean_ratio"]) and "anchor" in bg["notes"]
+    assert r.champion in {"zero", "lr", "ensemble"}
+    assert "bgnbd" not in r.report["fit_info"].get("ensemble", {}).get("components", {})
+    assert "bgnbd" in ml_config("fast").models  # in the default set too
+    asked = train(cdnow, ml_config("zero,bgnbd", "bgnbd_features=false", "save=none", "ensemble=false"))
+    assert asked.champion == "bgnbd"  # zero is the only rival on a log where a few buy
+    assert "anchor" not in next(row for row in asked.leaderboard if row["model"] == "bgnbd")["notes"]
 
 
 def test_the_other_models_train_save_and_reload(

@@ -76,6 +76,11 @@ def _fit_pymc(rfm: pd.DataFrame) -> tuple[dict[str, float], dict[str, float], tu
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"(pymc|pytensor|arviz|xarray).*")
         warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(pymc|pytensor|scipy).*")
+        # pytensor's compile cache and pymc's sampler notices (a cache lock, a BLAS fallback …) come and go
+        # with the machine's state: under ``-W error`` one of them made the fit fail now and then
+        warnings.filterwarnings(
+            "ignore", category=UserWarning, module=r"(pymc|pytensor|arviz|pymc_marketing).*"
+        )
         bg = BetaGeoModel()
         bg.fit(rfm[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False)
         bg_params = {k: float(bg.fit_result[k].values.mean()) for k in ("r", "alpha", "a", "b")}
