@@ -6,16 +6,15 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-import duckdb
 import pyarrow as pa
 
 from retailsim import schema
 from retailsim.config import SimConfig
-from retailsim.generate.shards import ShardResult, ShardTask, plan, run_task
+from retailsim.generate.shards import ShardResult, ShardTask, plan, prepare_task, run_task
 from retailsim.storage.atomic import staged_folder
 from retailsim.storage.dataset import DUCKDB_FILE, Dataset
 from retailsim.storage.files import FileRecord, sha256_file
@@ -50,8 +49,7 @@ class LocalExecutor:
 
     def map_unordered(self, tasks: list[ShardTask]) -> Iterator[ShardResult]:
         if self.workers == 1:
-            for t in tasks:
-                yield run_task(t)
+            yield from _simulate_while_writing(tasks)
             return
         pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_init_worker)
         try:
@@ -62,6 +60,20 @@ class LocalExecutor:
                     yield fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _simulate_while_writing(tasks: list[ShardTask]) -> Iterator[ShardResult]:
+    """One process: a thread writes a shard's files (pyarrow, zstd and hashing release the GIL) while the
+    next shard is simulated. At most one shard waits to be written, so memory stays at about two shards."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="retailsim-writer") as writer:
+        pending: Future[ShardResult] | None = None
+        for task in tasks:
+            prepared = prepare_task(task)
+            if pending is not None:
+                yield pending.result()
+            pending = writer.submit(prepared.write)
+        if pending is not None:
+            yield pending.result()
 
 
 def default_workers() -> int:
@@ -152,6 +164,8 @@ def generate(
 
 def _to_duckdb(root: Path, files: list[FileRecord]) -> list[FileRecord]:
     """Load the data tables into one DuckDB file (typed from the schema, with primary keys); keep truth."""
+    import duckdb  # only the duckdb format needs it: keep it off the Parquet/CSV path
+
     db = root / DUCKDB_FILE
     con = duckdb.connect(str(db))
     try:

@@ -45,35 +45,63 @@ def plan(config: SimConfig, out_dir: Path, fmt: FileFormat) -> list[ShardTask]:
     return [ShardTask(cj, s, str(out_dir), fmt) for s in range(-1, config.n_shards)]
 
 
-def run_task(task: ShardTask) -> ShardResult:
-    """Run one task (the function an executor maps)."""
+@dataclass(frozen=True)
+class PendingFile:
+    """A table ready to be written: simulation and writing are separate steps, so an executor may overlap them."""
+
+    table: pa.Table
+    relpath: str
+    table_name: str
+    fmt: FileFormat
+
+
+@dataclass
+class PreparedShard:
+    """A task's simulated tables, not yet written."""
+
+    shard: int
+    root: Path
+    pending: list[PendingFile]
+    lines: int = 0
+
+    def write(self) -> ShardResult:
+        files = [write_table(p.table, self.root, p.relpath, p.table_name, p.fmt) for p in self.pending]
+        return ShardResult(self.shard, files, self.lines)
+
+
+def prepare_task(task: ShardTask) -> PreparedShard:
+    """Simulate one task's tables (the CPU-bound half of :func:`run_task`)."""
     cfg = SimConfig.model_validate_json(task.config_json)
     world = build_world(cfg)
+    root = Path(task.out_dir)
     if task.shard < 0:
-        return _run_dimensions(world, Path(task.out_dir), task.fmt)
-    return _run_shard(world, task.shard, Path(task.out_dir), task.fmt)
+        return PreparedShard(-1, root, _dimension_files(world, task.fmt))
+    return _shard_files(world, task.shard, root, task.fmt)
+
+
+def run_task(task: ShardTask) -> ShardResult:
+    """Run one task (the function an executor maps): simulate, then write."""
+    return prepare_task(task).write()
 
 
 def _part(shard: int, fmt: FileFormat) -> str:
     return f"part-{shard:05d}{EXTENSIONS[fmt]}"
 
 
-def _run_dimensions(world: World, root: Path, fmt: FileFormat) -> ShardResult:
-    res = ShardResult(-1)
+def _dimension_files(world: World, fmt: FileFormat) -> list[PendingFile]:
     dims = (
         ("stores", world.stores.table),
         ("products", world.products.table),
         ("promotions", world.promotions.table),
     )
-    for name, t in dims:
-        res.files.append(write_table(t, root, f"{name}/{_part(0, fmt)}", name, fmt))
+    pending = [PendingFile(t, f"{name}/{_part(0, fmt)}", name, fmt) for name, t in dims]
     days = (np.datetime64(world.start, "D") + np.arange(world.n_days)).astype("datetime64[D]")
     cal = pa.table(
         {"date": pa.array(days, pa.date32()), "intensity": pa.array(world.intensity)},
         schema=schema.CALENDAR_TRUTH.arrow_schema(),
     )
-    res.files.append(write_table(cal, root, f"truth/calendar/{_part(0, 'parquet')}", "calendar", "parquet"))
-    return res
+    pending.append(PendingFile(cal, f"truth/calendar/{_part(0, 'parquet')}", "calendar", "parquet"))
+    return pending
 
 
 @dataclass
@@ -199,45 +227,40 @@ def _concat_baskets(a: shopping.Baskets, b: shopping.Baskets, offset: int) -> sh
     )
 
 
-def _run_shard(world: World, shard: int, root: Path, fmt: FileFormat) -> ShardResult:
+def _shard_files(world: World, shard: int, root: Path, fmt: FileFormat) -> PreparedShard:
     data = simulate_shard(world, shard)
-    res = ShardResult(shard, lines=data.lines.num_rows)
+    res = PreparedShard(shard, root, [], lines=data.lines.num_rows)
     part = _part(shard, fmt)
-    res.files.append(write_table(data.customers.table, root, f"customers/{part}", "customers", fmt))
-    res.files.append(
-        write_table(
+    res.pending.append(PendingFile(data.customers.table, f"customers/{part}", "customers", fmt))
+    res.pending.append(
+        PendingFile(
             truth_table(world, data.customers),
-            root,
             f"truth/customer_truth/{_part(shard, 'parquet')}",
             "customer_truth",
             "parquet",
         )
     )
     months = data.transactions.column("txn_ts").to_numpy().astype("datetime64[M]")
-    line_txn_pos = np.searchsorted(
-        data.transactions.column("txn_id").to_numpy(), data.lines.column("txn_id").to_numpy()
-    )
     bounds = np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1, len(months)]
-    line_bounds = np.searchsorted(line_txn_pos, bounds)
+    # lines follow their headers: a month's lines start where its first header's lines start
+    line_bounds = np.r_[0, np.cumsum(data.transactions.column("n_lines").to_numpy())][bounds]
     for i in range(len(bounds) - 1):
         a, z = bounds[i], bounds[i + 1]
         if a == z:
             continue
         label = str(months[a])
-        res.files.append(
-            write_table(
+        res.pending.append(
+            PendingFile(
                 data.transactions.slice(a, z - a),
-                root,
                 f"transactions/month={label}/{part}",
                 "transactions",
                 fmt,
             )
         )
         la, lz = line_bounds[i], line_bounds[i + 1]
-        res.files.append(
-            write_table(
+        res.pending.append(
+            PendingFile(
                 data.lines.slice(la, lz - la),
-                root,
                 f"transaction_lines/month={label}/{part}",
                 "transaction_lines",
                 fmt,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from retailsim import schema
@@ -14,6 +13,9 @@ from retailsim.errors import DatasetError
 from retailsim.storage.manifest import read_manifest
 
 DUCKDB_FILE = "retailsim.duckdb"
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def _sql_str(s: str) -> str:
@@ -104,6 +106,8 @@ class Dataset:
 
     def connect(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with one view per table of the dataset (truth tables included)."""
+        import duckdb  # imported when a dataset is queried, not on the generate path
+
         con = con or duckdb.connect()
         if any(f["path"].endswith(".duckdb") for f in self.manifest["files"]):
             con.execute(f"ATTACH {_sql_str(str(self.path / DUCKDB_FILE))} AS rs_db (READ_ONLY)")
