@@ -68,6 +68,29 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, tiny_config) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_write_failing_on_the_writer_thread_stops_the_run_and_leaves_nothing(
+    tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process writes each shard on a thread while it simulates the next: a failure there must reach the
+    caller as itself (not be lost with the thread) and the staged folder must go."""
+    from retailsim.generate import shards
+
+    real_write = shards.PreparedShard.write
+    written: list[int] = []
+
+    def failing_write(self: shards.PreparedShard) -> shards.ShardResult:
+        if self.shard == 1:
+            raise OSError(28, "No space left on device")
+        written.append(self.shard)
+        return real_write(self)
+
+    monkeypatch.setattr(shards.PreparedShard, "write", failing_write)
+    with pytest.raises(OSError, match="No space left"):
+        generate(tiny_config, tmp_path / "ds", workers=1)
+    assert list(tmp_path.iterdir()) == []
+    assert -1 in written and 1 not in written
+
+
 def _wait_for(
     what: str, found: Callable[[], bool], running: Callable[[], bool], timeout_s: float = 300
 ) -> None:
