@@ -50,7 +50,14 @@ def generate(
         list[str] | None, typer.Option("--set", help="Override a setting: --set customers.count=200000")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="parquet, csv or duckdb.")] = "parquet",
-    workers: Annotated[int, typer.Option(min=1, max=256, help="Local worker processes (with 1, a writer thread writes each shard while the next is simulated; the bytes are the same for any value).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Local worker processes (1: one process, writing each shard while simulating the next); same bytes for any value.",
+        ),
+    ] = 1,
     executor: Annotated[
         str, typer.Option(help="local (process pool) or dask (the same shards as Dask tasks, same bytes).")
     ] = "local",
