@@ -17,6 +17,7 @@ STREAMS: dict[str, int] = {
     "baskets": 13,
     "anonymous": 14,
     "welcome": 15,
+    "times": 16,
     "defects": 20,
     "futures": 30,
 }

@@ -1,1 +1,10 @@
 """The behavioural retail simulator."""
+
+GENERATOR_VERSION = 2
+"""Version of the generator's output: the same config and seed give the same bytes within one version, for any
+worker count or executor; it goes up whenever a change alters them, and is recorded in ``manifest.json``.
+
+1. retailsim 0.1.0 as first released.
+2. One time-of-day stream (``times``) and one basket draw for card holders and anonymous shoppers together, in
+   time order; ``shard_customers`` defaults to 5000 (was 2500).
+"""

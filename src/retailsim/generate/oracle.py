@@ -89,7 +89,7 @@ def _unit_values(world: World, days: np.ndarray, scope_store: int) -> np.ndarray
 
     Shape (n_products, n_days_window)."""
     pr, prods = world.promotions, world.products
-    promo = pr.by_product_day[:, days]
+    promo = pr.by_day_product[days].T
     if len(pr.store):
         scope = pr.store[np.maximum(promo, 0)]
         applies = (promo >= 0) & ((scope < 0) | (scope == scope_store))

@@ -57,6 +57,12 @@ class Traits:
     def subset(self, rows: np.ndarray) -> Traits:
         return Traits(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
+    def concat(self, other: Traits) -> Traits:
+        """The shoppers of ``self`` followed by those of ``other``."""
+        return Traits(
+            **{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)}
+        )
+
 
 def draw_traits(world: World, rng: np.random.Generator, n: int, home_store: np.ndarray) -> Traits:
     cc = world.config.customers

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from retailsim import schema
 from retailsim.config import SimConfig
+from retailsim.generate import GENERATOR_VERSION
 from retailsim.generate.shards import ShardResult, ShardTask, plan, prepare_task, run_task
 from retailsim.storage.atomic import staged_folder
 from retailsim.storage.dataset import DUCKDB_FILE, Dataset
@@ -149,6 +150,7 @@ def generate(
             fmt=fmt,
             kind="generated",
             extra={
+                "generator_version": GENERATOR_VERSION,
                 "seed": config.seed,
                 "horizon": {"start": config.horizon.start.isoformat(), "end": config.horizon.end.isoformat()},
                 "shards": config.n_shards,

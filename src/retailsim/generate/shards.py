@@ -142,8 +142,6 @@ def simulate_shard(world: World, shard: int) -> ShardData:
         store = np.where(forced_online, online[0], np.where(first_visit, tr.home_store[shopper], store))
     else:
         store = np.where(first_visit, tr.home_store[shopper], store)
-    brng = stream(cfg.seed, "baskets", shard)
-    known = shopping.fill_baskets(world, tr, shopper, day, store, brng)
 
     # anonymous shoppers of the same stores
     arng = stream(cfg.seed, "anonymous", shard)
@@ -157,74 +155,64 @@ def simulate_shard(world: World, shard: int) -> ShardData:
     at = invert(world.cum, world.intensity, c_lo + arng.random(n_anon) * (world.cum[-1] - c_lo))
     a_day = np.minimum(np.floor(at).astype(np.int64), world.n_days - 1)
     a_store = shopping.choose_stores(world, anon, np.arange(n_anon), a_day, arng)
-    anon_b = shopping.fill_baskets(world, anon, np.arange(n_anon), a_day, a_store, arng)
 
-    # headers
-    all_day = np.concatenate([day, a_day])
-    all_store = np.concatenate([store, a_store])
+    # every visit of the shard — card holders, then anonymous shoppers (trait rows n, n+1, ...) — in time order,
+    # so baskets come out already grouped in header order
+    everyone = tr.concat(anon)
+    who = np.concatenate([shopper, n + np.arange(n_anon)])
+    day = np.concatenate([day, a_day])
+    store = np.concatenate([store, a_store])
+    trng = stream(cfg.seed, "times", shard)
+    secs = shopping.time_of_day_seconds(world, store, trng)
+    ts_s = day * 86400 + secs
+    order = np.argsort(ts_s, kind="stable")
+    who, day, store, ts_s = who[order], day[order], store[order], ts_s[order]
+    pay, channel = shopping.payment_and_channel(world, store, trng)
+    b = shopping.fill_baskets(world, everyone, who, day, store, stream(cfg.seed, "baskets", shard))
+
+    n_visits = len(who)
+    txn_id = (shard + 1) * TXN_ID_BLOCK + np.arange(1, n_visits + 1, dtype=np.int64)
     cust_ids = cust.table.column("customer_id").to_numpy()
-    cid = np.concatenate([cust_ids[shopper], np.zeros(n_anon, np.int64)])
-    is_anon = np.concatenate([np.zeros(len(shopper), bool), np.ones(n_anon, bool)])
-    secs = shopping.time_of_day_seconds(world, all_store, brng)
-    ts = (np.datetime64(world.start, "s") + all_day * 86400 + secs).astype("datetime64[s]")
-    pay, channel = shopping.payment_and_channel(world, all_store, brng)
-    b = _concat_baskets(known, anon_b, len(shopper))
-    n_visits = len(all_day)
+    is_anon = who >= n
+    cid = cust_ids[np.minimum(who, max(n - 1, 0))] if n else np.zeros(n_visits, np.int64)
     # lines are grouped by visit (every visit has >= 1 line): exact integer sums per visit
-    first_line = np.flatnonzero(b.line_no == 1)
-    n_lines = np.diff(np.r_[first_line, len(b.visit)])
-    n_items = np.add.reduceat(b.quantity, first_line)
-    gross = np.add.reduceat(b.quantity * b.price_cents, first_line)
-    disc = np.add.reduceat(b.discount_cents, first_line)
-    order = np.argsort(ts, kind="stable")
-    rank = np.empty(n_visits, np.int64)
-    rank[order] = np.arange(n_visits)
-    txn_id = (shard + 1) * TXN_ID_BLOCK + rank + 1
+    first_line = np.cumsum(b.n_lines) - b.n_lines
+    gross = np.add.reduceat(b.quantity * b.price_cents, first_line) if n_visits else np.zeros(0, np.int64)
+    disc = np.add.reduceat(b.discount_cents, first_line) if n_visits else np.zeros(0, np.int64)
+    n_items = np.add.reduceat(b.quantity, first_line) if n_visits else np.zeros(0, np.int64)
+    ts = (np.datetime64(world.start, "s") + ts_s).astype("datetime64[s]")
     txns = pa.table(
         {
-            "txn_id": pa.array(txn_id[order], pa.int64()),
-            "customer_id": pa.array(cid[order], pa.int64(), mask=is_anon[order]),
-            "store_id": pa.array(all_store[order] + 1, pa.int32()),
-            "txn_ts": pa.array(ts[order], pa.timestamp("ms")),
-            "channel": labels(channel[order], schema.CHANNELS),
-            "payment_method": labels(pay[order], schema.PAYMENT_METHODS),
-            "n_lines": pa.array(n_lines[order], pa.int32()),
-            "n_items": pa.array(n_items[order], pa.int32()),
-            "gross_amount": pa.array(gross[order] / 100, pa.float64()),
-            "discount_amount": pa.array(disc[order] / 100, pa.float64()),
-            "total_amount": pa.array((gross - disc)[order] / 100, pa.float64()),
+            "txn_id": pa.array(txn_id, pa.int64()),
+            "customer_id": pa.array(cid, pa.int64(), mask=is_anon),
+            "store_id": pa.array(store + 1, pa.int32()),
+            "txn_ts": pa.array(ts, pa.timestamp("ms")),
+            "channel": labels(channel, schema.CHANNELS),
+            "payment_method": labels(pay, schema.PAYMENT_METHODS),
+            "n_lines": pa.array(b.n_lines, pa.int32()),
+            "n_items": pa.array(n_items, pa.int32()),
+            "gross_amount": pa.array(gross / 100, pa.float64()),
+            "discount_amount": pa.array(disc / 100, pa.float64()),
+            "total_amount": pa.array((gross - disc) / 100, pa.float64()),
         },
         schema=schema.TRANSACTIONS.arrow_schema(),
     )
-    # reorder lines to follow their headers: a scatter, not a sort
-    new_first = np.cumsum(n_lines[order]) - n_lines[order]
-    lorder = np.empty(len(b.visit), np.int64)
-    lorder[new_first[rank[b.visit]] + b.line_no - 1] = np.arange(len(b.visit))
-    promo = b.promotion[lorder]
+    promo = b.promotion
     lines = pa.table(
         {
-            "txn_id": pa.array(txn_id[b.visit[lorder]], pa.int64()),
-            "line_no": pa.array(b.line_no[lorder], pa.int32()),
-            "product_id": pa.array(b.product[lorder] + 1, pa.int32()),
-            "quantity": pa.array(b.quantity[lorder], pa.int32()),
-            "unit_price": pa.array(b.price_cents[lorder] / 100, pa.float64()),
-            "discount_pct": pa.array(b.discount_pct[lorder], pa.float64()),
-            "discount_amount": pa.array(b.discount_cents[lorder] / 100, pa.float64()),
+            "txn_id": pa.array(np.repeat(txn_id, b.n_lines), pa.int64()),
+            "line_no": pa.array(b.line_no, pa.int32()),
+            "product_id": pa.array(b.product + 1, pa.int32()),
+            "quantity": pa.array(b.quantity, pa.int32()),
+            "unit_price": pa.array(b.price_cents / 100, pa.float64()),
+            "discount_pct": pa.array(b.discount_pct, pa.float64()),
+            "discount_amount": pa.array(b.discount_cents / 100, pa.float64()),
             "promotion_id": pa.array(promo + 1, pa.int32(), mask=promo < 0),
-            "line_amount": pa.array(b.amount_cents[lorder] / 100, pa.float64()),
+            "line_amount": pa.array(b.amount_cents / 100, pa.float64()),
         },
         schema=schema.TRANSACTION_LINES.arrow_schema(),
     )
     return ShardData(cust, txns, lines)
-
-
-def _concat_baskets(a: shopping.Baskets, b: shopping.Baskets, offset: int) -> shopping.Baskets:
-    return shopping.Baskets(
-        *(
-            np.concatenate([getattr(a, f), getattr(b, f) + (offset if f == "visit" else 0)])
-            for f in shopping.Baskets.__dataclass_fields__
-        )
-    )
 
 
 def _shard_files(world: World, shard: int, root: Path, fmt: FileFormat) -> PreparedShard:

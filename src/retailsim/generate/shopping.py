@@ -72,6 +72,8 @@ _HOURS = {
     ],
 }
 _HOUR_CUM = np.array([np.cumsum(np.array(v) / np.sum(v)) for _, v in sorted(_HOURS.items())])
+# one sorted table for every format: ``format index + cumulative share``, searched at ``format index + u``
+_HOUR_KEY = (np.arange(len(_HOUR_CUM))[:, None] + _HOUR_CUM).ravel()
 _PAY_IN_STORE = np.cumsum([0.18, 0.64, 0.15, 0.03])
 _PAY_ONLINE = np.cumsum([0.0, 0.72, 0.25, 0.03])
 
@@ -142,6 +144,7 @@ def choose_stores(
 class Baskets:
     """Line items of a set of visits, in visit order."""
 
+    n_lines: np.ndarray  # per visit (>= 1)
     visit: np.ndarray
     line_no: np.ndarray
     product: np.ndarray
@@ -175,7 +178,7 @@ def fill_baskets(
     line_no = np.arange(len(visit)) - starts[visit] + 1
     who = shopper[visit]
     d = day[visit]
-    u = rng.random((4, len(visit)))
+    u = rng.random((3, len(visit)))
     n_active = chain_promo_count(world, d)
     p_promo = traits.promo[who] * (n_active > 0)
     is_promo = u[0] < p_promo
@@ -213,14 +216,16 @@ def fill_baskets(
     price = prods.price_cents[product]
     gross = quantity * price
     disc_cents = np.round(gross * disc).astype(np.int64)
-    return Baskets(visit, line_no, product, quantity, price, disc, disc_cents, promotion, gross - disc_cents)
+    return Baskets(
+        n_lines, visit, line_no, product, quantity, price, disc, disc_cents, promotion, gross - disc_cents
+    )
 
 
 def time_of_day_seconds(world: World, store: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     fmt = world.stores.format_idx[store]
     u = rng.random(len(store))
-    hour = (u[:, None] > _HOUR_CUM[fmt]).sum(axis=1)
-    return np.minimum(hour, 23) * 3600 + rng.integers(0, 3600, size=len(store))
+    hour = np.searchsorted(_HOUR_KEY, fmt + u) - fmt * _HOUR_CUM.shape[1]
+    return np.clip(hour, 0, 23) * 3600 + rng.integers(0, 3600, size=len(store))
 
 
 def payment_and_channel(

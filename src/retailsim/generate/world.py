@@ -66,7 +66,7 @@ class Promotions:
     start_day: np.ndarray
     end_day: np.ndarray  # inclusive
     discount: np.ndarray
-    by_product_day: np.ndarray  # (n_products, n_days) promotion index running on that product and day, or -1
+    by_day_product: np.ndarray  # (n_days, n_products) promotion index running on that day and product, or -1
     chain_offsets: np.ndarray  # per day CSR offsets into chain_products
     chain_promos: np.ndarray  # promotion indices of chain-wide promotions active each day
 
@@ -363,13 +363,14 @@ def _build_promotions(
     lens = np.maximum(l_clip - f_clip + 1, 0)
     promo_rep = np.repeat(np.arange(len(sel)), lens)
     day = f_clip[promo_rep] + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens))
-    by_product_day = np.full((len(products.price), n_days), -1, dtype=np.int32)
-    by_product_day[product[promo_rep], day] = promo_rep
+    # day-major: lines come in time order, so one day's row stays in cache while its lines look it up
+    by_day_product = np.full((n_days, len(products.price)), -1, dtype=np.int32)
+    by_day_product[day, product[promo_rep]] = promo_rep
     chain = store[promo_rep] < 0
     chain_day, chain_promo = day[chain], promo_rep[chain]
     o2 = np.lexsort((chain_promo, chain_day))
     offsets = np.r_[0, np.cumsum(np.bincount(chain_day, minlength=n_days))]
-    return Promotions(table, product, store, first, last, disc, by_product_day, offsets, chain_promo[o2])
+    return Promotions(table, product, store, first, last, disc, by_day_product, offsets, chain_promo[o2])
 
 
 def build_world(config: SimConfig) -> World:
@@ -391,6 +392,6 @@ def _cached_world(config_json: str) -> World:
 def promotion_at(world: World, product: np.ndarray, store: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Index of the promotion applying to each (product, store, day), or -1."""
     pr = world.promotions
-    promo = pr.by_product_day[product, day]
+    promo = pr.by_day_product[day, product]
     scope = pr.store[np.maximum(promo, 0)] if len(pr.store) else np.full(len(product), -1)
     return np.where((promo >= 0) & ((scope < 0) | (scope == store)), promo, -1)
