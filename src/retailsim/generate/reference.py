@@ -544,16 +544,17 @@ def _slug(name: str, locale: str) -> str:
 def _factorize(values: np.ndarray | Iterable[str], what: str) -> tuple[np.ndarray, list[str]]:
     """Codes and unique values of a 1-d array of strings (hash-based, in C).
 
-    Missing values (``None``/``NaN``) get the code ``len(uniques)``, one past the last unique.
+    Missing values (``None``) get the code ``len(uniques)``, one past the last unique.
     """
-    import pandas as pd  # a core dependency; imported here to keep this module light to import
-
     arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
         raise ValueError(f"{what} must be a 1-d array, got shape {arr.shape}")
-    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
-    codes = np.where(codes < 0, len(uniques), codes)
-    return codes, [str(u) for u in uniques]
+    # Arrow's hash encoding numbers values in order of first occurrence (like pandas.factorize, which would
+    # cost the generator a pandas import per worker); nulls stay null in the indices
+    encoded = pc.dictionary_encode(pa.array(arr, pa.string()))
+    uniques = encoded.dictionary.to_pylist()
+    codes = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, uniques
 
 
 def _pa_strings(values: Iterable[str]) -> pa.Array:
@@ -915,8 +916,6 @@ def make_brands(rng: np.random.Generator, n: int, locale: str) -> np.ndarray:
     numpy.ndarray
         Object array of ``n`` unique ``str``, in random order.
     """
-    import pandas as pd  # hash-based, order-preserving unique
-
     _check_locale(locale)
     out = np.empty(0, dtype=object)
     for _ in range(16):
@@ -924,7 +923,10 @@ def make_brands(rng: np.random.Generator, n: int, locale: str) -> np.ndarray:
         if need <= 0:
             break
         before = out.size
-        out = np.asarray(pd.unique(np.concatenate([out, _brand_candidates(rng, locale, 2 * need + 16)])))[:n]
+        candidates = pa.array(
+            np.concatenate([out, _brand_candidates(rng, locale, 2 * need + 16)]), pa.string()
+        )
+        out = _to_numpy(pc.unique(candidates))[:n]  # hash-based, in order of first occurrence
         if out.size - before < max(1, need // 100):  # the template space is nearly exhausted
             break
     if out.size < n:  # number the extra brands; no template ends with " <digits>", so they stay unique

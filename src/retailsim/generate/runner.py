@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from retailsim import schema
@@ -38,6 +41,37 @@ def _init_worker() -> None:
     # one process per core: stop pyarrow from starting its own thread pools in every worker
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
+    _arrow_without_pandas()
+
+
+def _arrow_without_pandas() -> None:
+    """Keep pandas (~0.3 s to import) out of a generator worker. pyarrow imports it on the first conversion
+    from or to numpy only to look for pandas objects and pandas types, and the generator has none.
+
+    pyarrow tries that import once per process (in its Python pandas shim and in its C++ conversion code) and
+    remembers a failure; this makes both first tries fail. Nothing breaks: pyarrow works as it does where
+    pandas is not installed, imports pandas again when asked for a pandas result (``to_pandas``), and
+    ``import pandas`` works as usual afterwards. Only in processes the pool starts (never the caller's
+    process) and only while pandas is not imported yet.
+    """
+    if "pandas" in sys.modules:
+        return
+    blocker = _NoPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        pa.array(np.zeros(1))  # the shim's first (and only) try
+        pa.array(["x"]).to_numpy(zero_copy_only=False)  # the C++ conversion's
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """An import finder that makes ``import pandas`` fail (see :func:`_arrow_without_pandas`)."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname == "pandas" or fullname.startswith("pandas."):
+            raise ImportError("pandas is not needed in a generator worker")
+        return None
 
 
 class LocalExecutor:

@@ -119,6 +119,7 @@ def _build_stores(cfg: SimConfig, start: dt.date, n_days: int) -> Stores:
     format_names = [PHYSICAL_FORMATS[f] for f in fmt] + ["online"] * n_online
     opened_all = np.concatenate([opened, -rng.integers(365, 10 * 365, size=n_online)])
     regions, region_idx = np.unique(cities.region[all_city], return_inverse=True)
+    is_web = np.arange(n_phys + n_online) >= n_phys
     table = pa.table(
         {
             "store_id": pa.array(np.arange(1, n_phys + n_online + 1), pa.int32()),
@@ -127,24 +128,21 @@ def _build_stores(cfg: SimConfig, start: dt.date, n_days: int) -> Stores:
             "city": pa.array(cities.city[all_city].tolist(), pa.string()),
             "region": pa.array(cities.region[all_city].tolist(), pa.string()),
             "country": pa.array([cities.country] * (n_phys + n_online), pa.string()),
+            # online shops have no coordinates (a mask, not from_pandas=True, which imports pandas)
             "latitude": pa.array(
-                np.concatenate(
-                    [(cities.latitude[city_idx] + jitter[:, 0]).round(5), np.full(n_online, np.nan)]
-                ),
+                np.concatenate([(cities.latitude[city_idx] + jitter[:, 0]).round(5), np.zeros(n_online)]),
                 pa.float64(),
-                from_pandas=True,
+                mask=is_web,
             ),
             "longitude": pa.array(
-                np.concatenate(
-                    [(cities.longitude[city_idx] + jitter[:, 1]).round(5), np.full(n_online, np.nan)]
-                ),
+                np.concatenate([(cities.longitude[city_idx] + jitter[:, 1]).round(5), np.zeros(n_online)]),
                 pa.float64(),
-                from_pandas=True,
+                mask=is_web,
             ),
             "size_sqm": pa.array(
                 np.concatenate([size, np.zeros(n_online, np.int32)]),
                 pa.int32(),
-                mask=np.arange(n_phys + n_online) >= n_phys,
+                mask=is_web,
             ),
             "opened_date": _date_array(start, opened_all),
         },
