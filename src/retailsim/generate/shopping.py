@@ -6,6 +6,8 @@ Everything is vectorised over all visits or lines of a shard; there is no per-cu
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -142,10 +144,9 @@ def choose_stores(
 
 @dataclass
 class Baskets:
-    """Line items of a set of visits, in visit order."""
+    """Line items of a set of visits, grouped by visit in visit order."""
 
     n_lines: np.ndarray  # per visit (>= 1)
-    visit: np.ndarray
     line_no: np.ndarray
     product: np.ndarray
     quantity: np.ndarray
@@ -155,10 +156,48 @@ class Baskets:
     promotion: np.ndarray  # promotion index or -1
     amount_cents: np.ndarray
 
+    @property
+    def visit(self) -> np.ndarray:
+        """Visit index of every line."""
+        return np.repeat(np.arange(len(self.n_lines)), self.n_lines)
+
 
 def chain_promo_count(world: World, day: np.ndarray) -> np.ndarray:
     off = world.promotions.chain_offsets
     return off[day + 1] - off[day]
+
+
+_MAX_EXTRA = 49  # units per line beyond the first are capped here (quantity <= 50)
+
+
+@functools.lru_cache(maxsize=16)
+def poisson_cdf(mean: float, cap: int = _MAX_EXTRA) -> np.ndarray:
+    """``P(X <= k)`` for ``k = 0..cap-1``, ``X ~ Poisson(mean)``: the number of entries ``<= u`` of a uniform
+    ``u`` is ``min(X, cap)``. (Written out with ``math.lgamma``: scipy.stats would be a slow import for a
+    50-entry table.)"""
+    if mean <= 0:
+        return np.ones(cap)
+    k = np.arange(cap)
+    log_pmf = -mean + k * math.log(mean) - np.array([math.lgamma(i + 1.0) for i in range(cap)])
+    cdf = np.cumsum(np.exp(log_pmf))
+    cdf.flags.writeable = False
+    return cdf
+
+
+def inverse_cdf(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Number of entries of the sorted table ``cdf`` that are ``<= u`` (``searchsorted(cdf, u, "right")``).
+
+    A few vectorised comparisons settle the head where most of the mass is (e.g. Poisson(0.3): 3 settle
+    99.6%); only the rest goes through the binary search."""
+    head = int(np.searchsorted(cdf, 0.99, side="right")) + 1
+    if head > 4 or head >= len(cdf):
+        return np.searchsorted(cdf, u, side="right")
+    k = (u >= cdf[0]).astype(np.int64)
+    for j in range(1, head):
+        k += u >= cdf[j]
+    tail = np.flatnonzero(u >= cdf[head - 1])
+    k[tail] = np.searchsorted(cdf, u[tail], side="right")
+    return k
 
 
 def fill_baskets(
@@ -169,55 +208,62 @@ def fill_baskets(
     store: np.ndarray,
     rng: np.random.Generator,
 ) -> Baskets:
-    """Draw every visit's lines: how many by basket trait × store format, which products, how many units."""
+    """Draw every visit's lines: how many by basket trait × store format, which products, how many units.
+
+    Each line is a promoted product (with the shopper's promotion sensitivity, on days with chain-wide
+    promotions), else a favourite (habit), else a draw by taste and popularity; units are 1 + Poisson (capped),
+    with a larger mean on promoted lines. Visit-level quantities are computed per visit and repeated per line.
+    """
     cfg = world.config
     prods = world.products
+    promos = world.promotions
     n_lines = 1 + rng.poisson(traits.basket_lines[shopper] * world.stores.format_factor[store])
-    visit = np.repeat(np.arange(len(shopper)), n_lines)
-    starts = np.cumsum(n_lines) - n_lines
-    line_no = np.arange(len(visit)) - starts[visit] + 1
-    who = shopper[visit]
-    d = day[visit]
-    u = rng.random((3, len(visit)))
-    n_active = chain_promo_count(world, d)
-    p_promo = traits.promo[who] * (n_active > 0)
-    is_promo = u[0] < p_promo
-    is_fav = ~is_promo & (u[0] < p_promo + (1 - p_promo) * traits.habit[who])
-    normal = ~is_promo & ~is_fav
-    product = np.empty(len(visit), dtype=np.int64)
+    n = int(n_lines.sum())
+    line_no = np.ones(n, np.int64)
+    line_no[np.cumsum(n_lines[:-1])] = 1 - n_lines[:-1]
+    line_no = np.cumsum(line_no)
+    who = np.repeat(shopper, n_lines)
+    d = np.repeat(day, n_lines)
+    u = rng.random((3, n))
+    # kind of line from one uniform: promoted below p_promo, favourite below p_fav, else by taste
+    p_promo = traits.promo[shopper] * (chain_promo_count(world, day) > 0)
+    p_fav = p_promo + (1 - p_promo) * traits.habit[shopper]
+    is_promo = u[0] < np.repeat(p_promo, n_lines)
+    normal = u[0] >= np.repeat(p_fav, n_lines)
+    product = np.empty(n, dtype=np.int64)
     # promoted products: uniform over the chain-wide promotions running that day
     pi = np.flatnonzero(is_promo)
-    off = world.promotions.chain_offsets[d[pi]]
-    promo_idx = world.promotions.chain_promos[off + (u[1][pi] * n_active[pi]).astype(np.int64)]
-    product[pi] = world.promotions.product[promo_idx]
+    pd_ = d[pi]
+    off = promos.chain_offsets[pd_]
+    pick = (u[1][pi] * (promos.chain_offsets[pd_ + 1] - off)).astype(np.int64)
+    product[pi] = promos.product[promos.chain_promos[off + pick]]
     # favourites
-    fi = np.flatnonzero(is_fav)
+    fi = np.flatnonzero(~is_promo & ~normal)
     k = traits.favourites.shape[1]
-    product[fi] = traits.favourites[who[fi], (u[1][fi] * k).astype(np.int64)]
+    product[fi] = traits.favourites.ravel()[who[fi] * k + (u[1][fi] * k).astype(np.int64)]
     # everything else: by taste and popularity, then maybe the own-brand alternative
     ni = np.flatnonzero(normal)
-    drawn = draw_products(world, rng, traits, who[ni], day=d[ni])
-    sub = prods.sub_idx[drawn]
-    pl = prods.pl_default[sub]
-    switch = (u[2][ni] < traits.private_label[who[ni]]) & (pl >= 0)
+    wn = who[ni]
+    drawn = draw_products(world, rng, traits, wn, day=d[ni])
+    pl = prods.pl_default[prods.sub_idx[drawn]]
+    switch = (u[1][ni] < traits.private_label[wn]) & (pl >= 0)
     product[ni] = np.where(switch, pl, drawn)
-    # Poisson(q0) + Poisson(q1 - q0) on promoted lines = Poisson(q1) there (scalar rates are faster to draw)
+    # units: 1 + min(Poisson(q), 49) by inverse CDF, q larger on promoted lines
     q0, q1 = cfg.baskets.extra_quantity_mean, cfg.baskets.promo_extra_quantity_mean
-    extra = rng.poisson(q0, size=len(visit))
-    if q1 >= q0:
-        extra[pi] += rng.poisson(q1 - q0, size=len(pi))
-    else:
-        extra[pi] = rng.poisson(q1, size=len(pi))
-    quantity = 1 + np.minimum(extra, 49)
-    promotion = promotion_at(world, product, store[visit], d)
-    disc = np.zeros(len(promotion))
-    on_promo = promotion >= 0  # (no promotions at all is allowed: promotions.per_month=0)
-    disc[on_promo] = world.promotions.discount[promotion[on_promo]]
+    extra = inverse_cdf(poisson_cdf(q0), u[2])
+    extra[pi] = np.searchsorted(poisson_cdf(q1), u[2][pi], side="right")
+    quantity = 1 + extra
+    promotion = promotion_at(world, product, np.repeat(store, n_lines), d)
     price = prods.price_cents[product]
     gross = quantity * price
-    disc_cents = np.round(gross * disc).astype(np.int64)
+    # discounts only where a promotion applies
+    on = np.flatnonzero(promotion >= 0)  # (no promotions at all is allowed: promotions.per_month=0)
+    disc = np.zeros(n)
+    disc[on] = promos.discount[promotion[on]]
+    disc_cents = np.zeros(n, np.int64)
+    disc_cents[on] = np.round(gross[on] * disc[on])
     return Baskets(
-        n_lines, visit, line_no, product, quantity, price, disc, disc_cents, promotion, gross - disc_cents
+        n_lines, line_no, product, quantity, price, disc, disc_cents, promotion, gross - disc_cents
     )
 
 

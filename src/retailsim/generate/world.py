@@ -390,6 +390,9 @@ def _cached_world(config_json: str) -> World:
 def promotion_at(world: World, product: np.ndarray, store: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Index of the promotion applying to each (product, store, day), or -1."""
     pr = world.promotions
-    promo = pr.by_day_product[day, product]
-    scope = pr.store[np.maximum(promo, 0)] if len(pr.store) else np.full(len(product), -1)
-    return np.where((promo >= 0) & ((scope < 0) | (scope == store)), promo, -1)
+    promo = pr.by_day_product.ravel()[day * pr.by_day_product.shape[1] + product]
+    # store-scoped (web-exclusive) promotions apply in their store only: check the few promoted lines
+    hit = np.flatnonzero(promo >= 0)
+    scope = pr.store[promo[hit]]
+    promo[hit[(scope >= 0) & (scope != store[hit])]] = -1
+    return promo
