@@ -52,6 +52,7 @@ def run_cutoff(
     models: str,
     horizon: int,
     root: Path,
+    sets: list[str] | None = None,
 ) -> dict[str, Any]:
     """Import the log up to ``cutoff``, train, score at ``cutoff`` and compare with the next ``horizon`` days."""
     cut = pd.Timestamp(cutoff)
@@ -61,7 +62,7 @@ def run_cutoff(
         warnings.simplefilter("ignore")
         ds = import_log(log, root / f"ds-{cutoff}", mapping=mapping, date_format=date_format).dataset
     t0 = time.perf_counter()
-    cfg = build_ml_config(sets=[f"models={models},bgnbd", "save=all", "report=false"])
+    cfg = build_ml_config(sets=[f"models={models},bgnbd", "save=all", "report=false", *(sets or [])])
     result = train(ds, cfg, model_dir=root / f"models-{cutoff}")
     train_s = time.perf_counter() - t0
     future = raw[(raw["_day"] > cut) & (raw["_day"] <= cut + pd.Timedelta(days=horizon))]
@@ -88,6 +89,25 @@ def run_cutoff(
     }
 
 
+def summary(out: list[dict[str, Any]]) -> str:
+    """Over all cutoffs: how often the level is within 0.85–1.15, the mean |log(predicted / actual)|, and how
+    often the champion is at least as good as BG/NBD + GG on RMSE and Gini."""
+    pairs = [(r["champion_vs_bgnbd"]["champion"], r["champion_vs_bgnbd"]["bgnbd"]) for r in out]
+    n = len(pairs)
+
+    def level(m: dict[str, float]) -> tuple[int, float]:
+        return int(0.85 <= m["ratio"] <= 1.15), abs(float(np.log(m["ratio"])))
+
+    ch = [level(c) for c, _ in pairs]
+    bg = [level(b) for _, b in pairs]
+    return (
+        f"level within 0.85–1.15: champion {sum(a for a, _ in ch)}/{n}, BG/NBD+GG {sum(a for a, _ in bg)}/{n}; "
+        f"mean |log(predicted/actual)|: champion {np.mean([b for _, b in ch]):.3f}, BG/NBD+GG "
+        f"{np.mean([b for _, b in bg]):.3f}; champion RMSE <= BG/NBD+GG at "
+        f"{sum(c['rmse'] <= b['rmse'] for c, b in pairs)}/{n}, Gini >= at {sum(c['gini'] >= b['gini'] for c, b in pairs)}/{n}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -98,6 +118,13 @@ def main() -> None:
     ap.add_argument("--cutoffs", default="1998-03-31,1998-04-30,1998-05-31", help="Comma-separated dates.")
     ap.add_argument("--models", default="fast", help="Model set to train (bgnbd is always added).")
     ap.add_argument("--horizon", type=int, default=30)
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        help="ML setting, as for `retailsim ml train --set`.",
+    )
     ap.add_argument("--json", type=Path, help="Also write the results as JSON.")
     args = ap.parse_args()
     mapping = dict(p.split("=", 1) for p in args.map.split(","))
@@ -106,7 +133,7 @@ def main() -> None:
     out = []
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
         for c in cutoffs:
-            r = run_cutoff(raw, mapping, args.date_format, c, args.models, args.horizon, Path(tmp))
+            r = run_cutoff(raw, mapping, args.date_format, c, args.models, args.horizon, Path(tmp), args.sets)
             out.append(r)
             ch, bg = r["models"][r["champion"]], r["models"]["bgnbd"]
             print(
@@ -131,6 +158,8 @@ def main() -> None:
             f"| {r['cutoff']} | {r['champion']} | {ch['rmse']:.2f} | {bg['rmse']:.2f} | {ch['gini']:.3f} | "
             f"{bg['gini']:.3f} | {ch['ratio']:.2f} | {bg['ratio']:.2f} |"
         )
+    print()
+    print(summary(out))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,10 +19,6 @@ from retailsim.errors import ConfigError
 from retailsim.settings_files import deep_merge, read_yaml
 
 ModelName = Literal[
-    "zero", "last30", "mean_daily", "bgnbd", "hurdle", "tweedie", "lr", "rf", "xgb", "rnn", "lstm", "gru"
-]
-#: Every trainable model and baseline, in leaderboard order.
-ALL_MODELS: tuple[str, ...] = (
     "zero",
     "last30",
     "mean_daily",
@@ -32,14 +28,17 @@ ALL_MODELS: tuple[str, ...] = (
     "lr",
     "rf",
     "xgb",
+    "bgboost",
     "rnn",
     "lstm",
     "gru",
-)
+]
+#: Every trainable model and baseline, in leaderboard order.
+ALL_MODELS: tuple[str, ...] = get_args(ModelName)
 #: Named model sets accepted wherever a model list is.
 MODEL_SETS: dict[str, tuple[str, ...]] = {
     "all": ALL_MODELS,
-    "fast": ("zero", "last30", "mean_daily", "bgnbd", "hurdle", "lr", "xgb"),
+    "fast": ("zero", "last30", "mean_daily", "bgnbd", "hurdle", "lr", "xgb", "bgboost"),
     "baselines": ("zero", "last30", "mean_daily", "bgnbd", "hurdle"),
     "six": ("lr", "rf", "xgb", "rnn", "lstm", "gru"),
     "nn": ("rnn", "lstm", "gru"),
@@ -98,7 +97,7 @@ class NNConfig(_Strict):
 
 
 class BGConfig(_Strict):
-    """BG/NBD + Gamma-Gamma (pymc-marketing, MAP fit)."""
+    """BG/NBD + Gamma-Gamma (maximum likelihood, refitted as of every cutoff and the last day of data)."""
 
     max_fit_customers: int = Field(
         20_000, ge=50, description="Fit the population parameters on at most this many customers (by seed)."
@@ -149,13 +148,21 @@ class MLConfig(_Strict):
     )
     bgnbd_features: bool = Field(
         True,
-        description="Stack BG/NBD + Gamma-Gamma (fitted on the training cutoffs) as three features of every "
-        "other model: expected purchase days, P(alive), expected spend.",
+        description="Stack BG/NBD + Gamma-Gamma (fitted on the history up to each cutoff) as three features of "
+        "every other model: expected purchase days, P(alive), expected spend.",
     )
     ensemble: bool = Field(
         True,
         description="Also blend the trained models (non-negative weights fitted on the validation cutoff) and "
         "let the blend compete for champion with a cross-fitted validation RMSE.",
+    )
+    champion_margin_se: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="A model not anchored to BG/NBD + GG (bgnbd, bgboost) becomes champion only if it beats "
+        "BG/NBD + GG on the validation cutoff by more than this many standard errors of the paired difference "
+        "in squared error; 0 = plain lowest validation RMSE.",
     )
     save: Literal["champion", "all", "none"] = Field("champion", description="Which models to save.")
     report: bool = Field(True, description="Write leaderboard.json and report.html beside the models.")

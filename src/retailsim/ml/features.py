@@ -124,8 +124,10 @@ class FeatureSpec:
     loyalty_config
         Tier rules of the ``loyalty`` group (fixed at training).
     bgnbd
-        BG/NBD + Gamma-Gamma parameters fitted on the training cutoffs: when set, the model-based summaries
-        :data:`BG_COLUMNS` are features too (computed from the ``bg_*`` RFM features by closed forms).
+        BG/NBD + Gamma-Gamma parameters (``bg``, ``gg``), fitted on every customer's history up to
+        ``fitted_at`` (the last day of the training data), and ``cold_start``, the expected spend of a customer
+        without a purchase yet. When set, the frames get the model-based summaries :data:`BG_COLUMNS`
+        (closed forms of the ``bg_*`` RFM features); they are model inputs unless ``stacked`` is false.
     """
 
     horizon_days: int = 30
@@ -168,6 +170,8 @@ class FeatureSpec:
             "bg_recency",
             "bg_T",
             "bg_monetary",
+            "bg_recency_share",
+            "bg_purchase_rate",
         ]
         if "calendar" in g:
             cols += ["window_fri_sat", "window_december_days", "window_season_sin", "window_season_cos"]
@@ -193,9 +197,15 @@ class FeatureSpec:
             cols += ["marketing_opt_in"]
         if "loyalty" in g:
             cols += ["tier_rank"]
-        if self.bgnbd is not None:
+        if self.stacks_bgnbd:
             cols += list(BG_COLUMNS)
         return cols
+
+    @property
+    def stacks_bgnbd(self) -> bool:
+        """Whether :data:`BG_COLUMNS` are model inputs (they are computed whenever :attr:`bgnbd` is set: the
+        BG/NBD baseline and the BG/NBD-based booster read them)."""
+        return self.bgnbd is not None and bool(self.bgnbd.get("stacked", True))
 
     @property
     def categorical(self) -> list[str]:
@@ -791,6 +801,12 @@ def _build(
         "CAST(COALESCE(datediff('day', a.first_d, p.cutoff), 0) AS DOUBLE) AS bg_T",
         "CASE WHEN a.purchase_days > 1 THEN CAST((a.spend_all - a.first_day_spend) AS DOUBLE) "
         "/ (a.purchase_days - 1) ELSE 0.0 END AS bg_monetary",
+        # relative to the customer's age, so they mean the same for young and old customers (a model trained
+        # on a young base keeps its level on an older one)
+        "CASE WHEN datediff('day', a.first_d, p.cutoff) > 0 THEN CAST(datediff('day', a.first_d, a.last_d) AS "
+        "DOUBLE) / datediff('day', a.first_d, p.cutoff) ELSE 0.0 END AS bg_recency_share",
+        "CASE WHEN datediff('day', a.first_d, p.cutoff) > 0 THEN 30.0 * (a.purchase_days - 1) "
+        "/ datediff('day', a.first_d, p.cutoff) ELSE 0.0 END AS bg_purchase_rate",
     ]
     if "calendar" in g:
         out += [
@@ -860,26 +876,62 @@ def _build(
     return frame
 
 
-def add_bgnbd_columns(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """Add :data:`BG_COLUMNS` to ``frame`` (in place) from its ``bg_*`` RFM features and ``spec.bgnbd``:
-    expected purchase days in the horizon, P(still active) and expected spend (cold-start constant for
-    customers without a purchase)."""
+def bgnbd_rfm(frame: pd.DataFrame) -> pd.DataFrame:
+    """The RFM summary BG/NBD and Gamma-Gamma are fitted on (customers with at least one purchase):
+    ``frequency`` (repeat purchase days), ``recency``, ``T`` (days) and ``monetary_value`` (mean repeat-day
+    spend), from the ``bg_*`` features of one date."""
+    buyers = frame["has_purchase"].to_numpy() > 0
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy()[buyers],
+            "frequency": frame["bg_frequency"].to_numpy()[buyers],
+            "recency": frame["bg_recency"].to_numpy()[buyers],
+            "T": frame["bg_T"].to_numpy()[buyers],
+            "monetary_value": frame["bg_monetary"].to_numpy()[buyers],
+        }
+    )
+
+
+def add_bgnbd_columns(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    params: dict[str, Any] | None = None,
+    *,
+    by_cutoff: dict[Any, dict[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """Add :data:`BG_COLUMNS` to ``frame`` (in place) from its ``bg_*`` RFM features: expected purchase days in
+    the horizon, P(still active) and expected spend (the ``cold_start`` constant for customers without a
+    purchase). Parameters: ``by_cutoff[cutoff]`` for each row's cutoff when given (the backtest: fitted as of
+    each cutoff), else ``params``, else ``spec.bgnbd``."""
     from retailsim.ml.clv import bgnbd_expected_purchases, bgnbd_p_alive, gamma_gamma_spend
 
-    p = spec.bgnbd
-    if p is None:
+    default = params if params is not None else spec.bgnbd
+    if default is None and by_cutoff is None:
         return frame
     x = frame["bg_frequency"].to_numpy(dtype=np.float64)
     rec = frame["bg_recency"].to_numpy(dtype=np.float64)
     age = frame["bg_T"].to_numpy(dtype=np.float64)
+    value = frame["bg_monetary"].to_numpy(dtype=np.float64)
     bought = frame["has_purchase"].to_numpy() > 0
-    purchases = bgnbd_expected_purchases(p["bg"], float(spec.horizon_days), x, rec, age)
-    value = gamma_gamma_spend(p["gg"], x, frame["bg_monetary"].to_numpy(dtype=np.float64))
-    frame["bg_expected_purchases"] = np.where(bought, purchases, 0.0)
-    frame["bg_p_alive"] = np.where(bought, bgnbd_p_alive(p["bg"], x, rec, age), 1.0)
-    frame["bg_expected_spend"] = np.where(
-        bought, purchases * np.maximum(value, 0.0), float(p.get("cold_start", 0.0))
-    )
+    cols = {c: np.zeros(len(frame)) for c in BG_COLUMNS}
+    if by_cutoff is None:
+        groups = {None: np.arange(len(frame))}
+    else:
+        cut = pd.to_datetime(frame["cutoff"]).dt.date.to_numpy()
+        groups = {c: np.flatnonzero(cut == c) for c in np.unique(cut)}
+    for key, rows in groups.items():
+        p = default if key is None else by_cutoff[key]  # type: ignore[index]
+        assert p is not None
+        b = bought[rows]
+        purchases = bgnbd_expected_purchases(p["bg"], float(spec.horizon_days), x[rows], rec[rows], age[rows])
+        spend = gamma_gamma_spend(p["gg"], x[rows], value[rows])
+        cols["bg_expected_purchases"][rows] = np.where(b, purchases, 0.0)
+        cols["bg_p_alive"][rows] = np.where(b, bgnbd_p_alive(p["bg"], x[rows], rec[rows], age[rows]), 1.0)
+        cols["bg_expected_spend"][rows] = np.where(
+            b, purchases * np.maximum(spend, 0.0), float(p.get("cold_start", 0.0))
+        )
+    for c, v in cols.items():
+        frame[c] = v
     return frame
 
 
@@ -990,10 +1042,10 @@ def _register_tiers(
 def feature_report(spec: FeatureSpec) -> dict[str, Any]:
     """What a dataset's features are made of: groups used (with their columns) and groups left out (why)."""
     used = {g: GROUP_INDEX[g].description for g in spec.groups}
-    if spec.bgnbd is not None:
+    if spec.stacks_bgnbd:
         used["bgnbd"] = (
             "BG/NBD + Gamma-Gamma expected purchase days, P(alive) and expected spend (parameters fitted on the "
-            "training cutoffs, stacked)"
+            "history up to each cutoff; stacked)"
         )
     return {
         "used": used,

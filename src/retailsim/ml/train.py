@@ -21,20 +21,23 @@ import pandas as pd
 from sklearn.base import clone
 
 from retailsim.ml import artifacts, metrics
+from retailsim.ml.clv import fit_clv
 from retailsim.ml.config import ALL_MODELS, MLConfig
 from retailsim.ml.features import (
     LABEL,
     CutoffPlan,
     FeatureSpec,
     add_bgnbd_columns,
+    bgnbd_rfm,
     build_features,
+    data_range,
     feature_report,
     plan_cutoffs,
     plan_features,
 )
 from retailsim.ml.models import SpendModel, make_model
 from retailsim.ml.models.boosting import HurdleModel
-from retailsim.ml.models.ensemble import EnsembleModel, cross_fitted_rmse, nnls_weights
+from retailsim.ml.models.ensemble import EnsembleModel, cross_fitted_predictions, nnls_weights
 from retailsim.ml.predict import SEGMENT_QUANTILES, Predictor
 from retailsim.storage.dataset import Dataset
 
@@ -153,6 +156,82 @@ def _refit(model: SpendModel, X: pd.DataFrame, y: np.ndarray) -> SpendModel:
     return fresh
 
 
+#: Models whose level comes from BG/NBD + GG fitted up to the scoring date: they extrapolate as it does.
+ANCHORED = ("bgnbd", "bgboost")
+
+
+def _pick_champion(
+    candidates: list[str],
+    order: list[str],
+    evals: dict[str, dict[str, dict[str, Any]]],
+    val_preds: dict[str, np.ndarray],
+    y_val: np.ndarray,
+    margin_se: float,
+) -> tuple[str, str, dict[str, bool]]:
+    """The champion: the lowest validation RMSE among the BG/NBD-anchored models and the models that beat
+    BG/NBD + GG on the validation cutoff by more than ``margin_se`` standard errors of the paired difference in
+    squared error (customer by customer). A model that is not clearly better than the customer-base model on
+    the validation data does not replace it: past the training cutoffs it has nothing to keep its level.
+
+    Returns the champion, the rule in words, and which models passed that test.
+    """
+    rmse = lambda n: (evals[n]["validation"]["rmse"], order.index(n))  # noqa: E731
+    anchored = [n for n in candidates if n in ANCHORED]
+    if margin_se <= 0 or "bgnbd" not in val_preds or not anchored or len(y_val) < 2:
+        return min(candidates, key=rmse), "lowest RMSE on the validation cutoff", {}
+    base = (val_preds["bgnbd"] - y_val) ** 2
+    beats: dict[str, bool] = {}
+    for n in candidates:
+        if n in ANCHORED:
+            continue
+        d = (val_preds[n] - y_val) ** 2 - base
+        se = float(np.std(d, ddof=1) / np.sqrt(len(d)))
+        beats[n] = bool(np.isfinite(d).all() and d.mean() < -margin_se * se)
+    eligible = anchored + [n for n, ok in beats.items() if ok]
+    rule = (
+        f"lowest validation RMSE among the BG/NBD-anchored models and those that beat BG/NBD + GG on the "
+        f"validation cutoff by more than {margin_se:g} standard error(s) of the paired squared-error difference"
+    )
+    return min(eligible, key=rmse), rule, beats
+
+
+def _fit_customer_base(
+    ds: Dataset,
+    spec: FeatureSpec,
+    parts: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    y_train: np.ndarray,
+    cfg: MLConfig,
+) -> tuple[FeatureSpec, dict[str, Any]]:
+    """Fit BG/NBD + Gamma-Gamma on the history up to each cutoff of ``parts`` (no labels: what a user of
+    BG/NBD would have fitted on that day) and add :data:`~retailsim.ml.features.BG_COLUMNS` to each part with
+    its own cutoff's parameters; fit them once more on the history up to the last day of data, the date the
+    model serves from, and return the spec carrying those (with the ``cold_start`` spend of customers without a
+    purchase, from the training rows) and every cutoff's parameters (for the report)."""
+    fit = lambda frame: fit_clv(  # noqa: E731
+        bgnbd_rfm(frame), max_customers=cfg.bgnbd.max_fit_customers, seed=cfg.seed
+    )
+    tr = parts[0]
+    cold = tr["has_purchase"].to_numpy() == 0
+    cold_start = float(y_train[cold].mean()) if cold.any() else 0.0
+    by_cutoff: dict[dt.date, dict[str, Any]] = {}
+    for part in parts:
+        cut = part["cutoff"].dt.date.to_numpy()
+        for c in np.unique(cut):
+            by_cutoff[c] = {**fit(part[cut == c]), "cold_start": cold_start}
+    _, end = data_range(ds)
+    today = build_features(ds, [end], spec, threads=cfg.sql_threads)
+    served = {
+        **fit(today),
+        "cold_start": cold_start,
+        "fitted_at": end.isoformat(),
+        "stacked": cfg.bgnbd_features,
+    }
+    spec = replace(spec, bgnbd=served)
+    for part in parts:
+        add_bgnbd_columns(part, spec, by_cutoff=by_cutoff)
+    return spec, {str(c): p for c, p in by_cutoff.items()}
+
+
 def train(
     dataset: Dataset | str | Path,
     config: MLConfig | None = None,
@@ -210,24 +289,20 @@ def train(
     y_tr, y_va, y_te = (d[LABEL].to_numpy(dtype=np.float64) for d in (tr, va, te))
     say(f"dataset: {len(tr):,} training, {len(va):,} validation, {len(te):,} test rows in {build_s:.1f} s")
 
-    # BG/NBD + Gamma-Gamma: a baseline, and (stacked) three model-based features for every other model
-    bg_model: SpendModel | None = None
+    # BG/NBD + Gamma-Gamma, fitted as of every cutoff and as of the last day of data (for serving): the anchor
+    # baseline, (stacked) three model-based features of the other models, and the base bgboost corrects
     bg_fit_s = 0.0
+    bg_by_cutoff: dict[str, Any] = {}
     if "bgnbd" in names:
-        say("fitting BG/NBD + Gamma-Gamma (pymc-marketing, MAP)")
+        say("fitting BG/NBD + Gamma-Gamma as of every cutoff")
         t0 = time.perf_counter()
         try:
-            bg_model = make_model("bgnbd", cfg, spec).fit(tr, y_tr)
-        except Exception as err:  # a third-party fit failure must not sink the other models
-            bg_model = None
-            names = [n for n in names if n != "bgnbd"]
+            spec, bg_by_cutoff = _fit_customer_base(ds, spec, (tr, va, te), y_tr, cfg)
+        except Exception as err:  # a fit that fails must not sink the other models
+            names = [n for n in names if n not in ("bgnbd", "bgboost")]
             spec = replace(spec, left_out={**spec.left_out, "bgnbd": f"BG/NBD fit failed: {err}"})
             say(f"BG/NBD + GG left out: {err}")
         bg_fit_s = time.perf_counter() - t0
-        if bg_model is not None and cfg.bgnbd_features:
-            spec = replace(spec, bgnbd=bg_model.export())  # type: ignore[attr-defined]
-            for part in (tr, va, te):
-                add_bgnbd_columns(part, spec)
 
     oracle = {"validation": _oracle(ds, plan.validation, va, h), "test": _oracle(ds, plan.test, te, h)}
 
@@ -246,14 +321,12 @@ def train(
         if name == "hurdle":
             model: SpendModel = head
             fit_s = head_fit_s
-        elif name == "bgnbd" and bg_model is not None:
-            model, fit_s = bg_model, bg_fit_s
         else:
             say(f"fitting {name}")
             model = make_model(name, cfg, spec)
             t0 = time.perf_counter()
             model.fit(tr, y_tr, va, y_va)
-            fit_s = time.perf_counter() - t0
+            fit_s = time.perf_counter() - t0 + (bg_fit_s if name == "bgnbd" else 0.0)
         p_va = model.predict(va)
         t0 = time.perf_counter()
         p_te = model.predict(te)
@@ -263,16 +336,22 @@ def train(
         timing[name] = {"fit_s": fit_s, "score_s": score_s}
 
     # -- the blend of the fitted models ------------------------------------------------------------------
-    cross_val: float | None = None
+    cross_val: np.ndarray | None = None  # the blend's cross-fitted validation predictions
     parts = [n for n in names if n != "zero" and not (n == "bgnbd" and anchor_only)]
     if cfg.ensemble and len(parts) >= 2 and len(y_va):
         say("blending the models (weights fitted on the validation cutoff)")
         t0 = time.perf_counter()
         p_va = np.stack([preds[n]["validation"] for n in parts], axis=1)
         w = nnls_weights(p_va, y_va)
-        cross_val = cross_fitted_rmse(p_va, y_va, va["customer_id"].to_numpy())
+        cross_val = cross_fitted_predictions(p_va, y_va, va["customer_id"].to_numpy())
         ens = EnsembleModel.from_fitted(
-            [fitted[n] for n in parts], w, {"validation_rmse_cross_fitted": cross_val}
+            [fitted[n] for n in parts],
+            w,
+            {
+                "validation_rmse_cross_fitted": metrics.rmse(y_va, cross_val)
+                if cross_val is not None
+                else None
+            },
         )
         if ens.models_:
             blend_s = time.perf_counter() - t0
@@ -293,10 +372,12 @@ def train(
     ys = {"validation": y_va, "test": y_te}
     for name, pr in preds.items():
         evals[name] = {s: metrics.point_metrics(ys[s], pr[s]) for s in ys}
+    fair_va = {n: pr["validation"] for n, pr in preds.items()}  # what the champion is picked on
     if "ensemble" in evals and cross_val is not None:
-        # the blend's weights were fitted on the validation cutoff: compare it on a cross-fitted RMSE
+        # the blend's weights were fitted on the validation cutoff: compare it on cross-fitted predictions
         evals["ensemble"]["validation"]["rmse_in_sample"] = evals["ensemble"]["validation"]["rmse"]
-        evals["ensemble"]["validation"]["rmse"] = cross_val
+        fair_va["ensemble"] = cross_val
+        evals["ensemble"]["validation"]["rmse"] = metrics.rmse(y_va, cross_val)
     if oracle["test"] is not None and oracle["validation"] is not None:
         evals["oracle"] = {s: metrics.point_metrics(ys[s], oracle[s]) for s in ys}  # type: ignore[arg-type]
     last30_rmse = {
@@ -309,8 +390,10 @@ def train(
             evals[name][s]["gap_closed"] = metrics.gap_closed(evals[name][s]["rmse"], last30_rmse[s], o)
 
     candidates = [n for n in names if not (n == "bgnbd" and anchor_only)]
-    champion = min(candidates, key=lambda n: (evals[n]["validation"]["rmse"], names.index(n)))
-    say(f"champion (lowest validation RMSE): {champion}")
+    champion, champion_rule, beats = _pick_champion(
+        candidates, names, evals, fair_va, y_va, cfg.champion_margin_se
+    )
+    say(f"champion ({champion_rule}): {champion}")
     champ_model = fitted[champion]
 
     unc = {
@@ -333,11 +416,14 @@ def train(
         notes = []
         if info.get("subsampled"):
             notes.append(f"trained on {info['train_rows']:,} of {info['rows']:,} rows (seeded sample)")
-        if name == "bgnbd":
+        if name == "bgnbd" and spec.bgnbd is not None:
             notes.append(
-                f"parameters fitted on {info.get('fit_customers', 0):,} customers at {info.get('fit_cutoff')}"
+                "parameters fitted on the history up to each cutoff; served with those fitted on "
+                f"{spec.bgnbd['customers']:,} customers up to {spec.bgnbd['fitted_at']}"
                 + ("; the anchor (not in --models: reported, never the champion)" if anchor_only else "")
             )
+        if name == "bgboost":
+            notes.append("XGBoost correction × BG/NBD + GG expectation (log offset, Poisson)")
         if name == "oracle":
             notes.append("expected spend from the simulation's truth (the floor)")
         if name == "ensemble":
@@ -397,8 +483,10 @@ def train(
             "test": float((y_te == 0).mean()) if len(y_te) else None,
         },
         "features": feature_report(spec),
+        "bgnbd": {"served": spec.bgnbd, "by_cutoff": bg_by_cutoff},
         "champion": champion,
-        "champion_rule": "lowest RMSE on the validation cutoff",
+        "champion_rule": champion_rule,
+        "beats_bgnbd_on_validation": beats,
         "leaderboard": leaderboard,
         "metrics": {n: {s: evals[n][s] for s in ys} for n in evals},
         "uncertainty": unc,

@@ -28,7 +28,8 @@ from retailsim.ml.errors import (
     UnknownProductError,
     UnknownStoreError,
 )
-from retailsim.ml.features import build_features
+from retailsim.ml.clv import fit_clv
+from retailsim.ml.features import bgnbd_rfm, build_features, data_range
 from retailsim.ml.predict import Predictor, load_model
 from retailsim.ml.train import TrainResult, train
 from retailsim.storage.dataset import Dataset
@@ -390,19 +391,57 @@ def test_the_other_models_train_save_and_reload(
         assert loaded.model.name == name
         again = loaded.predict_frame(frame)["spend"].to_numpy()
         assert np.all(np.isfinite(again)) and (again >= 0).all()
-    # the closed forms used for serving equal pymc-marketing's own predictions
-    bg_model = load_model(result.saved["bgnbd"]).model
-    fitted = result.models["bgnbd"]
-    bg, gg = fitted._pymc  # type: ignore[attr-defined]
-    rfm = fitted.rfm(frame).reset_index(drop=True)  # type: ignore[attr-defined]
-    ref = bg.expected_purchases(data=rfm, future_t=30).values.ravel()
-    mine = bgnbd_expected_purchases(fitted.bg_params_, 30.0, rfm["frequency"], rfm["recency"], rfm["T"])  # type: ignore[attr-defined]
-    np.testing.assert_allclose(mine, ref, rtol=1e-6, atol=1e-9)
-    spend = gg.expected_customer_spend(data=rfm).values.ravel()
-    np.testing.assert_allclose(
-        gamma_gamma_spend(fitted.gg_params_, rfm["frequency"], rfm["monetary_value"]), spend, rtol=1e-6
-    )  # type: ignore[attr-defined]
+    # BG/NBD + GG serves its closed forms with the parameters fitted on the history up to the last day of data
+    bg_model = load_model(result.saved["bgnbd"])
+    served = bg_model.spec.bgnbd
+    assert served is not None and served["fitted_at"] == str(data_range(tiny_dataset)[1])
+    bought = frame["has_purchase"].to_numpy() > 0
+    x, rec, age = (frame[c].to_numpy() for c in ("bg_frequency", "bg_recency", "bg_T"))
+    expected = bgnbd_expected_purchases(served["bg"], 30.0, x, rec, age) * gamma_gamma_spend(
+        served["gg"], x, frame["bg_monetary"].to_numpy()
+    )
+    np.testing.assert_allclose(bg_model.model.predict(frame)[bought], expected[bought], rtol=1e-12)
     # customers without a purchase get the cold-start constant, finite and non-negative
     cold = frame["has_purchase"] == 0
     assert cold.any()
-    assert np.all(bg_model.predict(frame[cold]) >= 0)
+    assert served["cold_start"] >= 0
+    assert np.all(bg_model.model.predict(frame[cold]) == served["cold_start"])
+
+
+def test_bgnbd_is_fitted_as_of_every_cutoff_and_bgboost_multiplies_it(
+    tiny_dataset: Dataset, tmp_path: Path, ml_config: Callable[..., MLConfig]
+) -> None:
+    """BG/NBD + GG is refitted on the history up to each cutoff (what its users would have had that day);
+    bgboost is its expectation times an XGBoost correction, saved and reloaded exactly."""
+    from dataclasses import replace
+
+    import xgboost as xgb
+
+    from retailsim.ml.models.boosting import OFFSET_FLOOR
+
+    result = train(
+        tiny_dataset, ml_config("zero,bgnbd,bgboost", "save=all", "ensemble=false"), model_dir=tmp_path
+    )
+    by_cutoff = result.report["bgnbd"]["by_cutoff"]
+    cuts = result.report["cutoffs"]
+    assert set(by_cutoff) == {*cuts["train"], cuts["validation"], cuts["test"]}
+    spec = result.predictor.spec
+    plain = replace(spec, bgnbd=None)
+    cfg = result.report["config"]
+    for c in (cuts["train"][0], cuts["test"]):
+        at_c = build_features(tiny_dataset, [dt.date.fromisoformat(c)], plain)
+        again = fit_clv(bgnbd_rfm(at_c), max_customers=cfg["bgnbd"]["max_fit_customers"], seed=cfg["seed"])
+        assert by_cutoff[c]["bg"] == again["bg"] and by_cutoff[c]["gg"] == again["gg"]
+    assert by_cutoff[cuts["train"][0]]["bg"] != by_cutoff[cuts["test"]]["bg"]  # they do move with the data
+
+    frame = _test_frame(result, tiny_dataset, sequences=False)
+    model = load_model(result.saved["bgboost"])
+    pred = model.predict_frame(frame)["spend"].to_numpy()
+    np.testing.assert_array_equal(pred, result.models["bgboost"].predict(frame))
+    m = model.model
+    trees = m.booster_.predict(  # type: ignore[attr-defined]
+        xgb.DMatrix(m.prep_.transform(frame), base_margin=np.zeros(len(frame))),
+        output_margin=True,  # type: ignore[attr-defined]
+    )
+    base = frame["bg_expected_spend"].to_numpy() + OFFSET_FLOOR
+    np.testing.assert_allclose(pred, base * np.exp(trees), rtol=1e-5)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from retailsim.ml.config import MLConfig
-from retailsim.ml.features import FeatureSpec
+from retailsim.ml.features import BG_COLUMNS, FeatureSpec
 from retailsim.ml.models.base import SpendModel
 from retailsim.ml.models.baselines import BGNBDModel, Last30Model, MeanDailyModel, ZeroModel
-from retailsim.ml.models.boosting import HurdleModel, TweedieModel, XGBModel
+from retailsim.ml.models.boosting import BGBoostModel, HurdleModel, TweedieModel, XGBModel
 from retailsim.ml.models.ensemble import EnsembleModel
 from retailsim.ml.models.neural import GRUModel, LSTMModel, RNNModel
 from retailsim.ml.models.sklearn_models import ForestModel, LinearModel
@@ -23,6 +23,7 @@ MODEL_CLASSES: dict[str, type[SpendModel]] = {
         LinearModel,
         ForestModel,
         XGBModel,
+        BGBoostModel,
         RNNModel,
         LSTMModel,
         GRUModel,
@@ -39,9 +40,11 @@ def make_model(name: str, config: MLConfig, spec: FeatureSpec) -> SpendModel:
     if name in ("zero", "last30", "mean_daily"):
         return MODEL_CLASSES[name](horizon_days=h)  # type: ignore[call-arg]
     if name == "bgnbd":
-        return BGNBDModel(horizon_days=h, max_fit_customers=config.bgnbd.max_fit_customers, seed=seed)
-    if name in ("xgb", "tweedie", "hurdle"):
+        return BGNBDModel(horizon_days=h)
+    if name in ("xgb", "tweedie", "hurdle", "bgboost"):
         x = config.xgb
+        if name == "bgboost":  # the BG/NBD summaries are its inputs even when not stacked for the others
+            num += tuple(c for c in BG_COLUMNS if c not in num)
         return MODEL_CLASSES[name](  # type: ignore[call-arg]
             numeric=num,
             categorical=cat,
@@ -97,6 +100,7 @@ def make_model(name: str, config: MLConfig, spec: FeatureSpec) -> SpendModel:
 
 __all__ = [
     "MODEL_CLASSES",
+    "BGBoostModel",
     "BGNBDModel",
     "EnsembleModel",
     "ForestModel",
