@@ -86,7 +86,7 @@ class DeptCDF:
         return cls(table.ravel(), width)
 
     def draw(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Department of shopper ``rows[j]`` for uniform ``u[j]`` (int64)."""
+        """Department of shopper ``rows[j]`` for uniform ``u[j]`` (int32, or int64 for huge tables)."""
         w = self.width
         itype = np.int32 if len(self.table) < 2**31 else np.int64
         base = rows.astype(itype) * itype(w) - 1
@@ -95,29 +95,49 @@ class DeptCDF:
         while step:
             pos += (u >= self.table[base + pos + step]) * itype(step)
             step //= 2
-        return pos.astype(np.int64)
+        return pos
 
 
-def draw_traits(world: World, rng: np.random.Generator, n: int, home_store: np.ndarray) -> Traits:
+NOT_DRAWN = -1
+"""A favourite slot whose product is drawn only when a line first picks it (anonymous shoppers)."""
+
+
+def draw_traits(
+    world: World, rng: np.random.Generator, n: int, home_store: np.ndarray, *, anonymous: bool = False
+) -> Traits:
+    """Latent traits of ``n`` shoppers.
+
+    ``anonymous`` shoppers (no card: one visit each) get no purchase or dropout rate (0), never shop online,
+    and their favourites are :data:`NOT_DRAWN`: :func:`~retailsim.generate.shopping.fill_baskets` draws a
+    slot's product when a line first picks it, from the same distribution — most slots of a one-visit
+    shopper are never picked, so drawing all of them up front was wasted work.
+    """
     cc = world.config.customers
     prods = world.products
-    rate = gamma_trait(rng, cc.purchase_rate, n)
-    dropout = gamma_trait(rng, cc.lifetime_days, n)
+    if anonymous:
+        rate = dropout = np.zeros(n)
+    else:
+        rate = gamma_trait(rng, cc.purchase_rate, n)
+        dropout = gamma_trait(rng, cc.lifetime_days, n)
     lines = gamma_trait(rng, cc.basket_lines, n)
     habit = beta_trait(rng, cc.habit, n)
     promo = beta_trait(rng, cc.promo_sensitivity, n)
     pl = beta_trait(rng, cc.private_label_affinity, n)
-    online = beta_trait(rng, cc.online_share, n) if world.stores.is_online.any() else np.zeros(n)
+    if world.stores.is_online.any() and not anonymous:
+        online = beta_trait(rng, cc.online_share, n)
+    else:
+        online = np.zeros(n)
     alpha = cc.category_concentration * prods.n_dept * prods.dept_share
     g = rng.standard_gamma(np.broadcast_to(alpha, (n, prods.n_dept)))
     g = np.maximum(g, 1e-12)
     dept_pref = g / g.sum(axis=1, keepdims=True)
     k = cc.favourites
     traits = Traits(
-        rate, dropout, lines, habit, promo, pl, online, dept_pref, np.zeros((n, 0), np.int64), home_store
+        rate, dropout, lines, habit, promo, pl, online, dept_pref, np.full((n, k), NOT_DRAWN), home_store
     )
-    fav = draw_products(world, rng, traits, np.repeat(np.arange(n), k), day=None)
-    traits.favourites = fav.reshape(n, k)
+    if not anonymous:
+        fav = draw_products(world, rng, traits, np.repeat(np.arange(n), k), day=None)
+        traits.favourites = fav.reshape(n, k)
     return traits
 
 

@@ -148,8 +148,7 @@ def simulate_shard(world: World, shard: int) -> ShardData:
     share = cfg.anonymous.share
     n_anon = int(arng.poisson(share / (1 - share) * len(shopper))) if share > 0 and len(shopper) else 0
     anon_home = tr.home_store[arng.integers(0, n, size=n_anon)] if n_anon else np.zeros(0, np.int64)
-    anon = draw_traits(world, arng, n_anon, anon_home)
-    anon.online[:] = 0.0
+    anon = draw_traits(world, arng, n_anon, anon_home, anonymous=True)
     lo = np.maximum(world.stores.opened_day[anon_home], 0).astype(float)
     c_lo = integrate(world.cum, world.intensity, lo)
     at = invert(world.cum, world.intensity, c_lo + arng.random(n_anon) * (world.cum[-1] - c_lo))
@@ -165,12 +164,13 @@ def simulate_shard(world: World, shard: int) -> ShardData:
     trng = stream(cfg.seed, "times", shard)
     secs = shopping.time_of_day_seconds(world, store, trng)
     ts_s = day * 86400 + secs
-    order = np.argsort(ts_s, kind="stable")
+    # stable order by time: sorting unique keys (time, position) is several times faster than a stable argsort
+    n_visits = len(who)
+    order = np.sort(ts_s * max(n_visits, 1) + np.arange(n_visits)) % max(n_visits, 1)
     who, day, store, ts_s = who[order], day[order], store[order], ts_s[order]
     pay, channel = shopping.payment_and_channel(world, store, trng)
     b = shopping.fill_baskets(world, everyone, who, day, store, stream(cfg.seed, "baskets", shard))
 
-    n_visits = len(who)
     txn_id = (shard + 1) * TXN_ID_BLOCK + np.arange(1, n_visits + 1, dtype=np.int64)
     cust_ids = cust.table.column("customer_id").to_numpy()
     is_anon = who >= n

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from retailsim.generate.calendar import integrate, invert
-from retailsim.generate.population import Traits, draw_products
+from retailsim.generate.population import NOT_DRAWN, Traits, draw_products
 from retailsim.generate.world import World, promotion_at
 
 # hour-of-day profiles (weights for hours 0..23) by format index (schema.STORE_FORMATS order)
@@ -219,9 +219,9 @@ def fill_baskets(
     promos = world.promotions
     n_lines = 1 + rng.poisson(traits.basket_lines[shopper] * world.stores.format_factor[store])
     n = int(n_lines.sum())
-    line_no = np.ones(n, np.int64)
+    line_no = np.ones(n, np.int32)  # 1, 2, ... within each visit: a running sum that restarts at each visit
     line_no[np.cumsum(n_lines[:-1])] = 1 - n_lines[:-1]
-    line_no = np.cumsum(line_no)
+    line_no = np.cumsum(line_no, dtype=np.int32)
     who = np.repeat(shopper, n_lines)
     d = np.repeat(day, n_lines)
     u = rng.random((3, n))
@@ -230,17 +230,23 @@ def fill_baskets(
     p_fav = p_promo + (1 - p_promo) * traits.habit[shopper]
     is_promo = u[0] < np.repeat(p_promo, n_lines)
     normal = u[0] >= np.repeat(p_fav, n_lines)
-    product = np.empty(n, dtype=np.int64)
+    product = np.empty(n, dtype=np.int32)
     # promoted products: uniform over the chain-wide promotions running that day
     pi = np.flatnonzero(is_promo)
     pd_ = d[pi]
     off = promos.chain_offsets[pd_]
     pick = (u[1][pi] * (promos.chain_offsets[pd_ + 1] - off)).astype(np.int64)
     product[pi] = promos.product[promos.chain_promos[off + pick]]
-    # favourites
+    # favourites: a uniform slot of the shopper's k; a slot not drawn yet gets its product now (one draw per
+    # shopper and slot, shared by every line that picks it)
     fi = np.flatnonzero(~is_promo & ~normal)
     k = traits.favourites.shape[1]
-    product[fi] = traits.favourites.ravel()[who[fi] * k + (u[1][fi] * k).astype(np.int64)]
+    slot = who[fi] * k + (u[1][fi] * k).astype(np.int64)
+    product[fi] = traits.favourites.ravel()[slot]
+    lazy = np.flatnonzero(product[fi] == NOT_DRAWN)
+    if len(lazy):
+        slots, first_use = np.unique(slot[lazy], return_inverse=True)
+        product[fi[lazy]] = draw_products(world, rng, traits, slots // k, day=None)[first_use]
     # everything else: by taste and popularity, then maybe the own-brand alternative
     ni = np.flatnonzero(normal)
     wn = who[ni]
@@ -252,7 +258,7 @@ def fill_baskets(
     q0, q1 = cfg.baskets.extra_quantity_mean, cfg.baskets.promo_extra_quantity_mean
     extra = inverse_cdf(poisson_cdf(q0), u[2])
     extra[pi] = np.searchsorted(poisson_cdf(q1), u[2][pi], side="right")
-    quantity = 1 + extra
+    quantity = (1 + extra).astype(np.int32)
     promotion = promotion_at(world, product, np.repeat(store, n_lines), d)
     price = prods.price_cents[product]
     gross = quantity * price
@@ -279,6 +285,7 @@ def payment_and_channel(
 ) -> tuple[np.ndarray, np.ndarray]:
     online = world.stores.is_online[store]
     u = rng.random((2, len(store)))
-    pay = np.where(online, (u[0][:, None] > _PAY_ONLINE).sum(1), (u[0][:, None] > _PAY_IN_STORE).sum(1))
+    # number of cumulative shares below u, by channel
+    pay = np.where(online, np.searchsorted(_PAY_ONLINE, u[0]), np.searchsorted(_PAY_IN_STORE, u[0]))
     channel = np.where(online, np.where(u[1] < 0.55, 1, 2), 0)
     return np.minimum(pay, 3), channel

@@ -237,8 +237,8 @@ def _build_products(cfg: SimConfig, start: dt.date, n_days: int) -> Products:
     prod_table = _alias_table(sub_idx, pop / pop_sum[sub_idx], n_sub)
     popularity = prod_table.prob
     established = launch < 0
-    anchor = np.full(n_sub, -1)
-    pl_default = np.full(n_sub, -1)
+    anchor = np.full(n_sub, -1, np.int32)
+    pl_default = np.full(n_sub, -1, np.int32)
     for s in range(n_sub):
         members = np.flatnonzero((sub_idx == s) & established)
         anchor[s] = members[np.argmax(popularity[members])]
@@ -292,18 +292,20 @@ def _alias_table(group: np.ndarray, prob: np.ndarray, n_groups: int, resolution:
     sizes = np.bincount(group, weights=counts, minlength=n_groups).astype(np.int64)
     offsets = np.r_[0, np.cumsum(sizes)[:-1]]
     q = counts / sizes[group]
-    return GroupTable(members, offsets, sizes, q)
+    # 32-bit slots and float sizes: half the memory traffic of the draw, no int -> float conversion per line
+    return GroupTable(members.astype(np.int32), offsets.astype(np.int32), sizes.astype(np.float64), q)
 
 
 @dataclass(frozen=True)
 class GroupTable:
-    members: np.ndarray
-    offsets: np.ndarray
-    sizes: np.ndarray
+    members: np.ndarray  # int32 member index per slot, groups one after another
+    offsets: np.ndarray  # int32 first slot of each group
+    sizes: np.ndarray  # float64 slots of each group
     prob: np.ndarray  # exact probability of each member within its group
 
     def draw(self, group: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return self.members[self.offsets[group] + (u * self.sizes[group]).astype(np.int64)]
+        """A member of each ``group`` for uniforms ``u`` (int32)."""
+        return self.members[self.offsets[group] + (u * self.sizes[group]).astype(np.int32)]
 
 
 def _build_promotions(
