@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.abc
 import os
 import shutil
@@ -42,6 +43,25 @@ def _init_worker() -> None:
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     _arrow_without_pandas()
+    _reuse_freed_memory()
+
+
+def _reuse_freed_memory() -> None:
+    """Let glibc keep freed memory for the next shard instead of returning it to the system.
+
+    numpy gets every temporary above 128 KiB (most arrays of a shard) from ``mmap`` and returns it on free, so
+    each shard faults its pages in again: ~0.4 CPU-s of kernel time per 10M lines. With the thresholds raised
+    (``mallopt``, as the ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` variables would), freed blocks
+    are reused; a worker's resident memory stays at its peak until the pool ends. No-op outside glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum (blocks above it are still mapped)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def _arrow_without_pandas() -> None:
