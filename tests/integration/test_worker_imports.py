@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from retailsim.config import build_config
-from retailsim.generate.runner import _init_worker
+from retailsim.generate.process import init_worker
 from retailsim.generate.shards import plan, run_task
 
 
@@ -30,7 +30,7 @@ def to_pandas():
 
 if __name__ == "__main__":
     dims, shard = plan(build_config("tiny"), Path(sys.argv[1]), "parquet")[:2]
-    with ProcessPoolExecutor(1, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(1, initializer=init_worker) as pool:
         print(pool.submit(run, dims).result(), pool.submit(run, shard).result(), pool.submit(to_pandas).result())
 """
 
