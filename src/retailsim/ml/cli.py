@@ -126,8 +126,8 @@ def train_cmd(
     models: Annotated[
         str | None,
         typer.Option(
-            help="Models or sets, comma-separated: zero,last30,mean_daily,bgnbd,hurdle,tweedie,lr,rf,xgb,rnn,lstm,gru; "
-            "sets: fast (default), all, six, baselines, nn."
+            help="Models or sets, comma-separated: zero,last30,mean_daily,bgnbd,hurdle,tweedie,lr,rf,xgb,bgboost,"
+            "rnn,lstm,gru; sets: fast (default), all, six, baselines, nn."
         ),
     ] = None,
     model_dir: Annotated[

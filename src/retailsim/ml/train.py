@@ -3,7 +3,8 @@ test cutoff, save the champion.
 
 No random split anywhere: training rows come from cutoffs whose label windows end on or before the
 validation cutoff, whose own window ends on or before the test cutoff. The champion is the model with the
-lowest validation RMSE; the test cutoff only measures.
+lowest validation RMSE among the BG/NBD-anchored models and those that clearly beat BG/NBD + GG on the
+validation cutoff (:func:`_pick_champion`); the test cutoff only measures.
 """
 
 from __future__ import annotations
