@@ -39,6 +39,9 @@ class Column:
     max: float | None = None
     pattern: str | None = None
     unique: bool = False
+    # Parquet dictionary encoding; off for continuous measurements (and always for unique columns), whose
+    # values rarely repeat: a dictionary there is wasted work and bytes
+    dictionary: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ class TableSpec:
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+    def dictionary_columns(self) -> list[str]:
+        """Columns written with a Parquet dictionary: all but unique ones and continuous measurements."""
+        return [c.name for c in self.columns if c.dictionary and not c.unique]
 
 
 def _c(name: str, type_: pa.DataType, description: str, **kw: object) -> Column:
@@ -156,9 +163,9 @@ CUSTOMERS = TableSpec(
         _c("last_name", pa.string(), "Family name.", nullable=True),
         _c("gender", pa.string(), "Gender as recorded at signup.", nullable=True, allowed=GENDERS),
         _c("birth_date", pa.date32(), "Date of birth.", nullable=True),
-        _c("email", pa.string(), "E-mail address.", nullable=True, pattern=EMAIL_PATTERN),
-        _c("phone", pa.string(), "Phone number.", nullable=True, pattern=PHONE_PATTERN),
-        _c("street_address", pa.string(), "Street and number.", nullable=True),
+        _c("email", pa.string(), "E-mail address.", nullable=True, pattern=EMAIL_PATTERN, dictionary=False),
+        _c("phone", pa.string(), "Phone number.", nullable=True, pattern=PHONE_PATTERN, dictionary=False),
+        _c("street_address", pa.string(), "Street and number.", nullable=True, dictionary=False),
         _c("city", pa.string(), "Home city.", nullable=True),
         _c("region", pa.string(), "Region of the home city.", nullable=True),
         _c("country", pa.string(), "Country.", nullable=True),
@@ -208,14 +215,23 @@ TRANSACTIONS = TableSpec(
         _c("txn_id", pa.int64(), "Transaction key.", unique=True, min=1),
         _c("customer_id", pa.int64(), "Card holder; null for anonymous shoppers.", nullable=True),
         _c("store_id", pa.int32(), "Store of the purchase."),
-        _c("txn_ts", pa.timestamp("ms"), "Local date and time of the purchase."),
+        _c("txn_ts", pa.timestamp("ms"), "Local date and time of the purchase.", dictionary=False),
         _c("channel", pa.string(), "Sales channel.", allowed=CHANNELS),
         _c("payment_method", pa.string(), "Payment method.", nullable=True, allowed=PAYMENT_METHODS),
         _c("n_lines", pa.int32(), "Number of line items.", min=1, max=500),
         _c("n_items", pa.int32(), "Units bought (quantities summed).", min=1, max=25000),
-        _c("gross_amount", pa.float64(), "Sum of quantity × unit price.", unit=MONEY, min=0),
+        _c(
+            "gross_amount", pa.float64(), "Sum of quantity × unit price.", unit=MONEY, min=0, dictionary=False
+        ),
         _c("discount_amount", pa.float64(), "Sum of line discounts.", unit=MONEY, min=0),
-        _c("total_amount", pa.float64(), "Amount paid: gross − discount.", unit=MONEY, min=0),
+        _c(
+            "total_amount",
+            pa.float64(),
+            "Amount paid: gross − discount.",
+            unit=MONEY,
+            min=0,
+            dictionary=False,
+        ),
     ),
 )
 
@@ -249,22 +265,71 @@ CUSTOMER_TRUTH = TableSpec(
     truth=True,
     foreign_keys=(ForeignKey(("customer_id",), "customers", ("customer_id",)),),
     columns=(
-        _c("customer_id", pa.int64(), "Customer key."),
-        _c("purchase_rate", pa.float64(), "Visits per day while active, before seasonality.", unit="1/day"),
-        _c("dropout_rate", pa.float64(), "Hazard of churning per day (exponential lifetime).", unit="1/day"),
-        _c("active_from", pa.float64(), "Start of activity in days since horizon start (may be < 0)."),
-        _c("churn_time", pa.float64(), "True churn time in days since horizon start (may exceed it)."),
+        _c("customer_id", pa.int64(), "Customer key.", dictionary=False),
+        _c(
+            "purchase_rate",
+            pa.float64(),
+            "Visits per day while active, before seasonality.",
+            unit="1/day",
+            dictionary=False,
+        ),
+        _c(
+            "dropout_rate",
+            pa.float64(),
+            "Hazard of churning per day (exponential lifetime).",
+            unit="1/day",
+            dictionary=False,
+        ),
+        _c(
+            "active_from",
+            pa.float64(),
+            "Start of activity in days since horizon start (may be < 0).",
+            dictionary=False,
+        ),
+        _c(
+            "churn_time",
+            pa.float64(),
+            "True churn time in days since horizon start (may exceed it).",
+            dictionary=False,
+        ),
         _c("churn_date", pa.date32(), "Calendar date of churn_time."),
-        _c("basket_lines_mean", pa.float64(), "Mean extra lines per basket at a supermarket."),
-        _c("habit", pa.float64(), "Probability a line is one of the customer's favourites.", min=0, max=1),
-        _c("promo_sensitivity", pa.float64(), "Probability a line is a promoted product.", min=0, max=1),
-        _c("private_label_affinity", pa.float64(), "Probability of switching to own brand.", min=0, max=1),
-        _c("online_share", pa.float64(), "Probability a visit is online.", min=0, max=1),
+        _c(
+            "basket_lines_mean",
+            pa.float64(),
+            "Mean extra lines per basket at a supermarket.",
+            dictionary=False,
+        ),
+        _c(
+            "habit",
+            pa.float64(),
+            "Probability a line is one of the customer's favourites.",
+            min=0,
+            max=1,
+            dictionary=False,
+        ),
+        _c(
+            "promo_sensitivity",
+            pa.float64(),
+            "Probability a line is a promoted product.",
+            min=0,
+            max=1,
+            dictionary=False,
+        ),
+        _c(
+            "private_label_affinity",
+            pa.float64(),
+            "Probability of switching to own brand.",
+            min=0,
+            max=1,
+            dictionary=False,
+        ),
+        _c("online_share", pa.float64(), "Probability a visit is online.", min=0, max=1, dictionary=False),
         _c("favourites", pa.list_(pa.int32()), "The customer's habitual products."),
         _c(
             "department_pref",
             pa.list_(pa.float32()),
             "Preference over departments, sorted by name (sums to 1).",
+            dictionary=False,
         ),
     ),
 )

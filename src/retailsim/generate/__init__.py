@@ -10,5 +10,6 @@ worker count or executor; it goes up whenever a change alters them, and is recor
    the shopper's own cumulative preference row; units per line by the inverse CDF of a capped Poisson table
    (same distributions, other random numbers); the own-brand switch uses the line's second uniform.
    Anonymous shoppers draw no purchase rate, dropout rate or online share (unused: one in-store visit each),
-   and a favourite's product only when a line first picks it.
+   and a favourite's product only when a line first picks it. Unique keys and continuous measurements
+   (``schema.Column.dictionary``) are written without a Parquet dictionary (the line items are unchanged).
 """

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from retailsim import schema
+
 FileFormat = Literal["parquet", "csv"]
 EXTENSIONS: dict[str, str] = {"parquet": ".parquet", "csv": ".csv"}
 
@@ -34,10 +36,18 @@ def labels(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
     )
 
 
-def serialise(table: pa.Table, fmt: FileFormat) -> bytes:
+def serialise(table: pa.Table, fmt: FileFormat, table_name: str | None = None) -> bytes:
+    """The bytes of ``table`` as Parquet (zstd; dictionaries as :func:`parquet_dictionary` says) or CSV."""
     sink = pa.BufferOutputStream()
     if fmt == "parquet":
-        pq.write_table(table, sink, compression="zstd", row_group_size=1_000_000, write_statistics=True)
+        pq.write_table(
+            table,
+            sink,
+            compression="zstd",
+            row_group_size=1_000_000,
+            write_statistics=True,
+            use_dictionary=parquet_dictionary(table, table_name),
+        )
     else:
         # spreadsheet-friendly timestamps: whole seconds, no fraction
         for i, f in enumerate(table.schema):
@@ -47,9 +57,25 @@ def serialise(table: pa.Table, fmt: FileFormat) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def parquet_dictionary(table: pa.Table, table_name: str | None) -> bool | list[str]:
+    """Which columns get a Parquet dictionary: those of :meth:`~retailsim.schema.TableSpec.dictionary_columns`
+    for a table of the schema (as Parquet leaf paths), every column otherwise."""
+    spec = schema.TABLES.get(table_name) if table_name else None
+    if spec is None or table.column_names != spec.column_names:
+        return True
+    keep = set(spec.dictionary_columns())
+    if len(keep) == len(spec.columns):
+        return True
+    return [
+        f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
+        for f in table.schema
+        if f.name in keep
+    ]
+
+
 def write_table(table: pa.Table, root: Path, relpath: str, table_name: str, fmt: FileFormat) -> FileRecord:
     """Write ``table`` to ``root/relpath`` and describe the file."""
-    data = serialise(table, fmt)
+    data = serialise(table, fmt, table_name)
     target = root / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
