@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from pathlib import Path
@@ -228,6 +229,10 @@ def main() -> None:
     except RetailsimError as err:  # pragma: no cover - commands catch their own
         print_error(err)
         sys.exit(2)
+    finally:
+        # the process ends here: frozen objects are skipped by the interpreter's final garbage collections,
+        # which otherwise walk every object of numpy, pyarrow and pydantic (~0.08 s per command)
+        gc.freeze()
 
 
 if __name__ == "__main__":
