@@ -237,7 +237,7 @@ class SimConfig(_Strict):
     preset: PresetName | None = Field(None, description="Preset these values started from (informational).")
     seed: int = Field(42, ge=0, le=2**63 - 1)
     shard_customers: int = Field(
-        7500,
+        5000,
         ge=10,
         le=10_000_000,
         description="Customers per shard: the unit of parallel work and of seeding.",

@@ -6,7 +6,7 @@ worker count or executor; it goes up whenever a change alters them, and is recor
 
 1. retailsim 0.1.0 as first released.
 2. One time-of-day stream (``times``) and one basket draw for card holders and anonymous shoppers together, in
-   time order; ``shard_customers`` defaults to 7500 (was 2500). Departments are drawn by a binary search of
+   time order; ``shard_customers`` defaults to 5000 (was 2500). Departments are drawn by a binary search of
    the shopper's own cumulative preference row; units per line by the inverse CDF of a capped Poisson table
    (same distributions, other random numbers); the own-brand switch uses the line's second uniform.
    Anonymous shoppers draw no purchase rate, dropout rate or online share (unused: one in-store visit each),
