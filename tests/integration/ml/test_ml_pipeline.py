@@ -17,6 +17,7 @@ import pytest
 from retailsim.ml import metrics
 from retailsim.ml.artifacts import CARD, CHAMPION, read_card
 from retailsim.ml.basket import Basket, BasketItem
+from retailsim.ml.clv import fit_clv
 from retailsim.ml.config import MLConfig
 from retailsim.ml.errors import (
     ArtifactError,
@@ -28,7 +29,6 @@ from retailsim.ml.errors import (
     UnknownProductError,
     UnknownStoreError,
 )
-from retailsim.ml.clv import fit_clv
 from retailsim.ml.features import bgnbd_rfm, build_features, data_range
 from retailsim.ml.predict import Predictor, load_model
 from retailsim.ml.train import TrainResult, train

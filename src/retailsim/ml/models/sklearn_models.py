@@ -192,7 +192,13 @@ class ForestModel(SpendModel):
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.forest_.predict(self.prep_.transform(X)), dtype=np.float64)
+        # the trees' predictions added in tree order: scikit-learn's threads add them in the order they finish,
+        # which changes the last bits of the mean from one call to the next
+        x = np.ascontiguousarray(self.prep_.transform(X), dtype=np.float32)  # the trees' own input type
+        total = np.zeros(len(x))
+        for tree in self.forest_.estimators_:
+            total += tree.predict(x, check_input=False)
+        return total / len(self.forest_.estimators_)
 
     def _save_files(self, folder: Path) -> None:
         skops_dump(self.forest_, folder / "model.skops")
