@@ -176,7 +176,10 @@ def _pick_champion(
 
     Returns the champion, the rule in words, and which models passed that test.
     """
-    rmse = lambda n: (evals[n]["validation"]["rmse"], order.index(n))  # noqa: E731
+
+    def rmse(name: str) -> tuple[float, int]:
+        return evals[name]["validation"]["rmse"], order.index(name)
+
     anchored = [n for n in candidates if n in ANCHORED]
     if margin_se <= 0 or "bgnbd" not in val_preds or not anchored or len(y_val) < 2:
         return min(candidates, key=rmse), "lowest RMSE on the validation cutoff", {}
@@ -208,9 +211,10 @@ def _fit_customer_base(
     its own cutoff's parameters; fit them once more on the history up to the last day of data, the date the
     model serves from, and return the spec carrying those (with the ``cold_start`` spend of customers without a
     purchase, from the training rows) and every cutoff's parameters (for the report)."""
-    fit = lambda frame: fit_clv(  # noqa: E731
-        bgnbd_rfm(frame), max_customers=cfg.bgnbd.max_fit_customers, seed=cfg.seed
-    )
+
+    def fit(frame: pd.DataFrame) -> dict[str, Any]:
+        return fit_clv(bgnbd_rfm(frame), max_customers=cfg.bgnbd.max_fit_customers, seed=cfg.seed)
+
     tr = parts[0]
     cold = tr["has_purchase"].to_numpy() == 0
     cold_start = float(y_train[cold].mean()) if cold.any() else 0.0
@@ -220,7 +224,8 @@ def _fit_customer_base(
         for c in np.unique(cut):
             by_cutoff[c] = {**fit(part[cut == c]), "cold_start": cold_start}
     _, end = data_range(ds)
-    today = build_features(ds, [end], spec, threads=cfg.sql_threads)
+    # the RFM summaries are core features: the other groups (line items, loyalty …) are not needed here
+    today = build_features(ds, [end], replace(spec, groups=("core",)), threads=cfg.sql_threads)
     served = {
         **fit(today),
         "cold_start": cold_start,
