@@ -9,8 +9,9 @@ What is fitted, and how:
   (:class:`pymc_marketing.clv.distributions.ParetoNBD`, numerically stable hypergeometric terms), compiled
   once by pytensor and maximised with scipy. ``λ ~ Gamma(r, α)`` and ``μ ~ Gamma(s, β)`` map one-to-one onto
   ``customers.purchase_rate`` and ``customers.lifetime_days`` (mean = shape / rate, shape).
-* **spend level and heterogeneity** — pymc-marketing's **Gamma-Gamma** model (its own likelihood, compiled
-  from :class:`pymc_marketing.clv.GammaGammaModel`, maximised with scipy). Without quantities in the log its
+* **spend level and heterogeneity** — the **Gamma-Gamma** model, fitted by maximum likelihood with
+  :func:`retailsim.ml.clv.fit_gamma_gamma` (the likelihood of pymc-marketing's ``GammaGammaModel``, tested
+  equal to it, and the published CDNOW estimates, in numpy). Without quantities in the log its
   customer-level spend CV sets the spread of basket sizes; the spend level is matched exactly by
   ``products.price_scale``, found with one pilot shard of the twin simulated by the generator itself.
 * **basket sizes** — with quantities: items per transaction − 1 is Poisson around a per-customer gamma mean
@@ -251,41 +252,15 @@ def fit_pareto_nbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> ParetoNBDFi
 
 def fit_gamma_gamma(frequency: np.ndarray, monetary_value: np.ndarray) -> GammaGammaFit | None:
     """Maximum-likelihood Gamma-Gamma on customers with repeat purchases (``frequency`` ≥ 1) and their mean
-    repeat-transaction value (> 0), with pymc-marketing's ``GammaGammaModel`` likelihood; None if fewer than
-    :data:`MIN_CUSTOMERS` such customers."""
-    keep = (np.asarray(frequency) > 0) & (np.asarray(monetary_value) > 0)
-    n = int(keep.sum())
+    repeat-transaction value (> 0) (:func:`retailsim.ml.clv.fit_gamma_gamma`); None if fewer than
+    :data:`MIN_CUSTOMERS` such customers or no fit."""
+    from retailsim.ml import clv
+
+    n = int(((np.asarray(frequency) > 0) & (np.asarray(monetary_value) > 0)).sum())
     if n < MIN_CUSTOMERS:
         return None
-    clv = _pymc_marketing()
-    import pandas as pd
-    from scipy.optimize import minimize
-
-    data = pd.DataFrame(
-        {
-            "customer_id": np.arange(n),
-            "frequency": np.asarray(frequency, dtype=float)[keep],
-            "monetary_value": np.asarray(monetary_value, dtype=float)[keep],
-        }
-    )
-    model = clv.GammaGammaModel()
-    model.build_model(data)
-    logp = model.model.compile_logp(jacobian=False, mode="FAST_COMPILE")
-    dlogp = model.model.compile_dlogp(jacobian=False, mode="FAST_COMPILE")
-    names = list(model.model.initial_point())  # p_log__, q_log__, v_log__
-
-    def nll(v: np.ndarray) -> float:
-        out = -float(logp(dict(zip(names, v, strict=True))))
-        return out if math.isfinite(out) else 1e300
-
-    def grad(v: np.ndarray) -> np.ndarray:
-        return -np.asarray(dlogp(dict(zip(names, v, strict=True))), dtype=float)
-
-    res = minimize(nll, np.zeros(len(names)), jac=grad, method="L-BFGS-B")
-    if not math.isfinite(res.fun) or res.fun >= 1e299:
-        return None
-    est = {name.removesuffix("_log__"): float(math.exp(v)) for name, v in zip(names, res.x, strict=True)}
-    return GammaGammaFit(est["p"], est["q"], est["v"], n)
+    est = clv.fit_gamma_gamma(frequency, monetary_value)
+    return None if est is None else GammaGammaFit(est["p"], est["q"], est["v"], n)
 
 
 # --------------------------------------------------------------------------------------------------------
