@@ -234,9 +234,8 @@ def fill_baskets(
     # promoted products: uniform over the chain-wide promotions running that day
     pi = np.flatnonzero(is_promo)
     pd_ = d[pi]
-    off = promos.chain_offsets[pd_]
-    pick = (u[1][pi] * (promos.chain_offsets[pd_ + 1] - off)).astype(np.int64)
-    product[pi] = promos.product[promos.chain_promos[off + pick]]
+    pick = (u[1][pi] * chain_promo_count(world, pd_)).astype(np.int64)
+    product[pi] = promos.product[promos.chain_promos[promos.chain_offsets[pd_] + pick]]
     # favourites: a uniform slot of the shopper's k; a slot not drawn yet gets its product now (one draw per
     # shopper and slot, shared by every line that picks it)
     fi = np.flatnonzero(~is_promo & ~normal)
