@@ -84,7 +84,7 @@ def generate(
     sets = list(set_ or []) + ([f"seed={seed}"] if seed is not None else [])
     try:
         cfg = load_config(config, sets=sets) if config else build_config(preset, sets=sets)
-        total = cfg.n_shards + 1
+        total = cfg.n_tasks + 1
         from retailsim.scale.dask_executor import open_executor
 
         with (
@@ -92,7 +92,7 @@ def generate(
             Progress(
                 TextColumn("[bold]generate[/]"),
                 BarColumn(),
-                TextColumn("{task.completed}/{task.total} shards"),
+                TextColumn("{task.completed}/{task.total} tasks"),
                 TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]}"),
                 TimeElapsedColumn(),
                 console=console,
@@ -100,7 +100,7 @@ def generate(
                 transient=False,
             ) as progress,
         ):
-            task = progress.add_task("shards", total=total, lines=0, rate="")
+            task = progress.add_task("tasks", total=total, lines=0, rate="")
             t0 = time.perf_counter()
             done_lines = 0
 

@@ -240,7 +240,16 @@ class SimConfig(_Strict):
         5000,
         ge=10,
         le=10_000_000,
-        description="Customers per shard: the unit of parallel work and of seeding.",
+        description="Customers per shard: the unit of seeding (each shard draws from its own random streams).",
+    )
+    shards_per_task: int = Field(
+        3,
+        ge=1,
+        le=10_000,
+        description=(
+            "Shards one task simulates and writes together: the unit of parallel work and of files (larger "
+            "tasks: fewer, larger files and less work per line; the rows do not change)."
+        ),
     )
     horizon: Horizon = Horizon()
     stores: StoresConfig = StoresConfig()
@@ -255,6 +264,11 @@ class SimConfig(_Strict):
     def n_shards(self) -> int:
         return -(-self.customers.count // self.shard_customers)
 
+    @property
+    def n_tasks(self) -> int:
+        """Tasks of customers (the dimension tables are one more)."""
+        return -(-self.n_shards // self.shards_per_task)
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
@@ -263,6 +277,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "products": {"count": 300},
         "horizon": {"months": 8},
         "shard_customers": 100,
+        "shards_per_task": 2,
     },
     "small": {
         "customers": {"count": 2000},
@@ -284,6 +299,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "products": {"count": 12000},
         "horizon": {"months": 24},
         "shard_customers": 20000,
+        "shards_per_task": 1,
     },
 }
 

@@ -37,6 +37,22 @@ def test_same_bytes_for_1_2_and_4_workers(tmp_path: Path, tiny_config) -> None:
         assert sha256_file(runs[2].path / rel) == digest
 
 
+def test_grouping_shards_into_tasks_changes_the_files_not_the_rows(
+    tmp_path: Path, tiny_config, tiny_dataset: Dataset
+) -> None:
+    """``shards_per_task`` cuts the same rows into fewer or more files (the tiny preset groups 2 shards)."""
+    from retailsim import schema
+
+    for per_task in (1, 4):
+        cfg = tiny_config.model_copy(update={"shards_per_task": per_task})
+        other = generate(cfg, tmp_path / f"g{per_task}")
+        assert len(other.files("customers")) == -(-4 // per_task) != len(tiny_dataset.files("customers"))
+        for spec in (*schema.DATA_TABLES, schema.CUSTOMER_TRUTH):
+            keys = [(k, "ascending") for k in spec.primary_key]
+            ours, theirs = (ds.read(spec.name).sort_by(keys) for ds in (tiny_dataset, other))
+            assert ours.num_rows > 0 and ours.equals(theirs), spec.name
+
+
 def test_seed_changes_data(tmp_path: Path, tiny_dataset: Dataset) -> None:
     other = generate(build_config("tiny", sets=["seed=8"]), tmp_path / "s8")
     a, b = _checksums(tiny_dataset), _checksums(other)
@@ -71,20 +87,20 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, tiny_config) -> None:
 def test_a_write_failing_on_the_writer_thread_stops_the_run_and_leaves_nothing(
     tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One process writes each shard on a thread while it simulates the next: a failure there must reach the
+    """One process writes each task on a thread while it simulates the next: a failure there must reach the
     caller as itself (not be lost with the thread) and the staged folder must go."""
     from retailsim.generate import shards
 
-    real_write = shards.PreparedShard.write
+    real_write = shards.PreparedTask.write
     written: list[int] = []
 
-    def failing_write(self: shards.PreparedShard) -> shards.ShardResult:
-        if self.shard == 1:
+    def failing_write(self: shards.PreparedTask) -> shards.TaskResult:
+        if self.task == 1:
             raise OSError(28, "No space left on device")
-        written.append(self.shard)
+        written.append(self.task)
         return real_write(self)
 
-    monkeypatch.setattr(shards.PreparedShard, "write", failing_write)
+    monkeypatch.setattr(shards.PreparedTask, "write", failing_write)
     with pytest.raises(OSError, match="No space left"):
         generate(tiny_config, tmp_path / "ds", workers=1)
     assert list(tmp_path.iterdir()) == []

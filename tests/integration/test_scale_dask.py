@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from retailsim.cli import app
 from retailsim.generate.runner import generate
-from retailsim.generate.shards import ShardResult, ShardTask, run_task
+from retailsim.generate.shards import Task, TaskResult, run_task
 from retailsim.scale.dask_executor import (
     DaskExecutor,
     DaskExecutorError,
-    ShardRunner,
+    TaskRunner,
     _check_worker_versions,
     open_executor,
 )
@@ -74,15 +74,15 @@ def _worker_settings() -> tuple[int, str | None]:
 
 
 class KillWorkerOnce:
-    """Shard wrapper: the first time shard ``shard`` runs, it half-writes one of its files and then kills its
+    """Task wrapper: the first time task ``task`` runs, it half-writes one of its files and then kills its
     own worker process (SIGKILL: no cleanup, no exception to retry — the nanny restarts the worker and the
     scheduler reschedules the task)."""
 
-    def __init__(self, marker: str, shard: int) -> None:
-        self.marker, self.shard = marker, shard
+    def __init__(self, marker: str, task: int) -> None:
+        self.marker, self.task = marker, task
 
-    def __call__(self, task: ShardTask) -> ShardResult:
-        if task.shard == self.shard:
+    def __call__(self, task: Task) -> TaskResult:
+        if task.task == self.task:
             try:
                 fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
@@ -90,7 +90,7 @@ class KillWorkerOnce:
             else:
                 os.write(fd, str(os.getpid()).encode())
                 os.close(fd)
-                part = Path(task.out_dir) / "customers" / f"part-{task.shard:05d}.parquet"
+                part = Path(task.out_dir) / "customers" / f"part-{task.task:05d}.parquet"
                 part.parent.mkdir(parents=True, exist_ok=True)
                 part.write_bytes(b"PAR1 half a file")
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -98,28 +98,28 @@ class KillWorkerOnce:
 
 
 class RaiseOnce:
-    """Shard wrapper: the first run of shard ``shard`` raises (a flaky filesystem); Dask's retries rerun it."""
+    """Task wrapper: the first run of task ``task`` raises (a flaky filesystem); Dask's retries rerun it."""
 
-    def __init__(self, marker: str, shard: int) -> None:
-        self.marker, self.shard = marker, shard
+    def __init__(self, marker: str, task: int) -> None:
+        self.marker, self.task = marker, task
 
-    def __call__(self, task: ShardTask) -> ShardResult:
-        if task.shard == self.shard and not Path(self.marker).exists():
+    def __call__(self, task: Task) -> TaskResult:
+        if task.task == self.task and not Path(self.marker).exists():
             Path(self.marker).write_text("raised")
             raise OSError("transient I/O error")
         return run_task(task)
 
 
-def test_a_killed_worker_has_its_shard_retried_and_output_is_identical(
+def test_a_killed_worker_has_its_task_retried_and_output_is_identical(
     tmp_path: Path, tiny_config, dask2: DaskExecutor, local_runs: tuple[Dataset, Dataset]
 ) -> None:
     marker = tmp_path / "killed.pid"
     pids_before = set(dask2.client.run(os.getpid).values())
-    ex = dask2.using(KillWorkerOnce(str(marker), shard=1))
+    ex = dask2.using(KillWorkerOnce(str(marker), task=1))
     ds = generate(tiny_config, tmp_path / "ds", executor=ex)
     killed = int(marker.read_text())
     assert killed in pids_before  # a real worker process died mid-task ...
-    assert _manifest(ds) == _manifest(local_runs[0])  # ... and its shard was rerun with the same bytes
+    assert _manifest(ds) == _manifest(local_runs[0])  # ... and its task was rerun with the same bytes
     dask2.client.wait_for_workers(2, timeout=60)  # the nanny brought a fresh worker back
 
 
@@ -127,7 +127,7 @@ def test_a_task_that_raises_is_retried(
     tmp_path: Path, tiny_config, dask2: DaskExecutor, local_runs: tuple[Dataset, Dataset]
 ) -> None:
     marker = tmp_path / "raised"
-    ex = dask2.using(RaiseOnce(str(marker), shard=2))
+    ex = dask2.using(RaiseOnce(str(marker), task=0))
     ds = generate(tiny_config, tmp_path / "ds", executor=ex)
     assert marker.exists() and _manifest(ds) == _manifest(local_runs[0])
 
@@ -142,9 +142,9 @@ def test_workers_with_another_retailsim_version_are_refused(
 
 
 def test_a_worker_that_cannot_see_the_output_folder_fails_clearly(tmp_path: Path, tiny_config) -> None:
-    task = ShardTask(tiny_config.model_dump_json(), 0, str(tmp_path / "not-here"))
+    task = Task(tiny_config.model_dump_json(), 0, str(tmp_path / "not-here"))
     with pytest.raises(DaskExecutorError, match="cannot see the output folder"):
-        ShardRunner()(task)
+        TaskRunner()(task)
 
 
 def test_unreachable_scheduler_and_bad_executor_are_clear_errors(
@@ -199,7 +199,7 @@ class _InterruptAfter:
     def __init__(self, inner: DaskExecutor, n: int) -> None:
         self.inner, self.n = inner, n
 
-    def map_unordered(self, tasks: list[ShardTask]) -> Iterator[ShardResult]:
+    def map_unordered(self, tasks: list[Task]) -> Iterator[TaskResult]:
         for i, res in enumerate(self.inner.map_unordered(tasks)):
             if i == self.n:
                 raise KeyboardInterrupt

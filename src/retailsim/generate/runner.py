@@ -1,4 +1,4 @@
-"""Run the shard plan with an executor and publish the dataset atomically."""
+"""Run the task plan with an executor and publish the dataset atomically."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from retailsim import schema
 from retailsim.config import SimConfig
 from retailsim.generate import GENERATOR_VERSION
 from retailsim.generate.process import init_worker
-from retailsim.generate.shards import ShardResult, ShardTask, plan, prepare_task, run_task
+from retailsim.generate.shards import Task, TaskResult, plan, prepare_task, run_task
 from retailsim.storage.atomic import staged_folder
 from retailsim.storage.dataset import DUCKDB_FILE, Dataset
 from retailsim.storage.files import FileRecord, sha256_file
@@ -24,13 +24,13 @@ if TYPE_CHECKING:
     from retailsim.quality.defects import DefectSpec
 
 OutputFormat = Literal["parquet", "csv", "duckdb"]
-ProgressFn = Callable[[ShardResult], None]
+ProgressFn = Callable[[TaskResult], None]
 
 
 class Executor(Protocol):
-    """Runs shard tasks and yields their results in any order."""
+    """Runs generator tasks and yields their results in any order."""
 
-    def map_unordered(self, tasks: list[ShardTask]) -> Iterable[ShardResult]: ...
+    def map_unordered(self, tasks: list[Task]) -> Iterable[TaskResult]: ...
 
 
 class LocalExecutor:
@@ -41,7 +41,7 @@ class LocalExecutor:
             raise ValueError("workers must be >= 1")
         self.workers = workers
 
-    def map_unordered(self, tasks: list[ShardTask]) -> Iterator[ShardResult]:
+    def map_unordered(self, tasks: list[Task]) -> Iterator[TaskResult]:
         if self.workers == 1:
             yield from _simulate_while_writing(tasks)
             return
@@ -56,11 +56,11 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _simulate_while_writing(tasks: list[ShardTask]) -> Iterator[ShardResult]:
-    """One process: a thread writes a shard's files (pyarrow, zstd and hashing release the GIL) while the
-    next shard is simulated. At most one shard waits to be written, so memory stays at about two shards."""
+def _simulate_while_writing(tasks: list[Task]) -> Iterator[TaskResult]:
+    """One process: a thread writes a task's files (pyarrow, zstd and hashing release the GIL) while the
+    next task is simulated. At most one task waits to be written, so memory stays at about two tasks."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="retailsim-writer") as writer:
-        pending: Future[ShardResult] | None = None
+        pending: Future[TaskResult] | None = None
         for task in tasks:
             prepared = prepare_task(task)
             if pending is not None:
@@ -147,6 +147,7 @@ def generate(
                 "seed": config.seed,
                 "horizon": {"start": config.horizon.start.isoformat(), "end": config.horizon.end.isoformat()},
                 "shards": config.n_shards,
+                "tasks": config.n_tasks,
                 "config": config.model_dump(mode="json"),
                 **extra_defects,
             },

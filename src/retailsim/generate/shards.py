@@ -1,6 +1,8 @@
-"""Fixed units of work. A shard is a block of customers (with the anonymous shoppers of their stores); the
-"dimensions" task writes stores, products, promotions and the calendar. Each task depends only on the config
-and its index, so any executor — a local process pool or a Dask cluster — produces the same bytes.
+"""Fixed units of work. A shard is a block of ``shard_customers`` customers (with the anonymous shoppers of their
+stores) drawing from its own random streams; a task simulates ``shards_per_task`` consecutive shards and writes
+them together (one file per table, and per month for transactions and lines); the "dimensions" task writes
+stores, products, promotions and the calendar. Each task depends only on the config and its index, so any
+executor — a local process pool or a Dask cluster — produces the same bytes.
 """
 
 from __future__ import annotations
@@ -21,28 +23,35 @@ from retailsim.rng import stream
 from retailsim.storage.files import EXTENSIONS, FileFormat, FileRecord, labels, write_table
 
 TXN_ID_BLOCK = 10_000_000_000  # txn_id = (shard + 1) * block + rank within the shard
+DIMENSIONS = -1  # the task index of the dimension tables
 
 
 @dataclass(frozen=True)
-class ShardTask:
+class Task:
     """Everything a worker needs: plain data, cheap to send to another process or machine."""
 
     config_json: str
-    shard: int  # -1 = dimensions
+    task: int  # DIMENSIONS, or 0 .. config.n_tasks - 1
     out_dir: str
     fmt: FileFormat = "parquet"
 
 
 @dataclass
-class ShardResult:
-    shard: int
+class TaskResult:
+    task: int
     files: list[FileRecord] = field(default_factory=list)
     lines: int = 0
 
 
-def plan(config: SimConfig, out_dir: Path, fmt: FileFormat) -> list[ShardTask]:
+def plan(config: SimConfig, out_dir: Path, fmt: FileFormat) -> list[Task]:
     cj = config.model_dump_json()
-    return [ShardTask(cj, s, str(out_dir), fmt) for s in range(-1, config.n_shards)]
+    return [Task(cj, t, str(out_dir), fmt) for t in range(DIMENSIONS, config.n_tasks)]
+
+
+def task_shards(config: SimConfig, task: int) -> range:
+    """The shards that ``task`` simulates."""
+    first = task * config.shards_per_task
+    return range(first, min(first + config.shards_per_task, config.n_shards))
 
 
 @dataclass(frozen=True)
@@ -56,30 +65,30 @@ class PendingFile:
 
 
 @dataclass
-class PreparedShard:
+class PreparedTask:
     """A task's simulated tables, not yet written."""
 
-    shard: int
+    task: int
     root: Path
     pending: list[PendingFile]
     lines: int = 0
 
-    def write(self) -> ShardResult:
+    def write(self) -> TaskResult:
         files = [write_table(p.table, self.root, p.relpath, p.table_name, p.fmt) for p in self.pending]
-        return ShardResult(self.shard, files, self.lines)
+        return TaskResult(self.task, files, self.lines)
 
 
-def prepare_task(task: ShardTask) -> PreparedShard:
+def prepare_task(task: Task) -> PreparedTask:
     """Simulate one task's tables (the CPU-bound half of :func:`run_task`)."""
     cfg = SimConfig.model_validate_json(task.config_json)
     world = build_world(cfg)
     root = Path(task.out_dir)
-    if task.shard < 0:
-        return PreparedShard(-1, root, _dimension_files(world, task.fmt))
-    return _shard_files(world, task.shard, root, task.fmt)
+    if task.task == DIMENSIONS:
+        return PreparedTask(DIMENSIONS, root, _dimension_files(world, task.fmt))
+    return _task_files(world, task.task, root, task.fmt)
 
 
-def run_task(task: ShardTask) -> ShardResult:
+def run_task(task: Task) -> TaskResult:
     """Run one task (the function an executor maps): simulate, then write."""
     return prepare_task(task).write()
 
@@ -215,43 +224,48 @@ def simulate_shard(world: World, shard: int) -> ShardData:
     return ShardData(cust, txns, lines)
 
 
-def _shard_files(world: World, shard: int, root: Path, fmt: FileFormat) -> PreparedShard:
-    data = simulate_shard(world, shard)
-    res = PreparedShard(shard, root, [], lines=data.lines.num_rows)
-    part = _part(shard, fmt)
-    res.pending.append(PendingFile(data.customers.table, f"customers/{part}", "customers", fmt))
+def _task_files(world: World, task: int, root: Path, fmt: FileFormat) -> PreparedTask:
+    """The files of ``task``: its shards one after another (rows in shard order, each shard's transactions and
+    lines in time order), transactions and lines cut by month."""
+    shards = [simulate_shard(world, s) for s in task_shards(world.config, task)]
+    res = PreparedTask(task, root, [], lines=sum(d.lines.num_rows for d in shards))
+    part = _part(task, fmt)
+    customers = pa.concat_tables([d.customers.table for d in shards])
+    truth = pa.concat_tables([truth_table(world, d.customers) for d in shards])
+    res.pending.append(PendingFile(customers, f"customers/{part}", "customers", fmt))
     res.pending.append(
-        PendingFile(
-            truth_table(world, data.customers),
-            f"truth/customer_truth/{_part(shard, 'parquet')}",
-            "customer_truth",
-            "parquet",
-        )
+        PendingFile(truth, f"truth/customer_truth/{_part(task, 'parquet')}", "customer_truth", "parquet")
     )
+    by_month: dict[str, tuple[list[pa.Table], list[pa.Table]]] = {}
+    for d in shards:
+        for label, txns, lines in _months(d):
+            got = by_month.setdefault(label, ([], []))
+            got[0].append(txns)
+            got[1].append(lines)
+    for label in sorted(by_month):
+        txns, lines = by_month[label]
+        res.pending.append(
+            PendingFile(pa.concat_tables(txns), f"transactions/month={label}/{part}", "transactions", fmt)
+        )
+        res.pending.append(
+            PendingFile(
+                pa.concat_tables(lines), f"transaction_lines/month={label}/{part}", "transaction_lines", fmt
+            )
+        )
+    return res
+
+
+def _months(data: ShardData) -> list[tuple[str, pa.Table, pa.Table]]:
+    """``(YYYY-MM, transactions, lines)`` of each month of one shard (its rows are in time order)."""
     months = data.transactions.column("txn_ts").to_numpy().astype("datetime64[M]")
     bounds = np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1, len(months)]
     # lines follow their headers: a month's lines start where its first header's lines start
     line_bounds = np.r_[0, np.cumsum(data.transactions.column("n_lines").to_numpy())][bounds]
+    out = []
     for i in range(len(bounds) - 1):
         a, z = bounds[i], bounds[i + 1]
         if a == z:
             continue
-        label = str(months[a])
-        res.pending.append(
-            PendingFile(
-                data.transactions.slice(a, z - a),
-                f"transactions/month={label}/{part}",
-                "transactions",
-                fmt,
-            )
-        )
         la, lz = line_bounds[i], line_bounds[i + 1]
-        res.pending.append(
-            PendingFile(
-                data.lines.slice(la, lz - la),
-                f"transaction_lines/month={label}/{part}",
-                "transaction_lines",
-                fmt,
-            )
-        )
-    return res
+        out.append((str(months[a]), data.transactions.slice(a, z - a), data.lines.slice(la, lz - la)))
+    return out

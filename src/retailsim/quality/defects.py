@@ -1,11 +1,11 @@
 """Labelled defect injection: ``retailsim generate … --defects rate=0.01[,kinds=…]``.
 
-After the clean data of every shard is written (and before the manifest), a share ``rate`` of the rows of
+After the clean data of every task is written (and before the manifest), a share ``rate`` of the rows of
 each data table is damaged — or a damaged copy is added — with one of the defect kinds the data-quality rules
 can catch, and every damaged or added row is recorded in ``truth/defects.parquet`` (table, row key, column,
 kind, before → after, file). The same config, seed and spec give the same defects for any worker count:
-victims are drawn with :func:`retailsim.rng.stream` ``(seed, "defects", shard)`` (the dimension tables use
-shard index ``n_shards``).
+victims are drawn with :func:`retailsim.rng.stream` ``(seed, "defects", task)``, one task's files at a time (the
+dimension tables use index ``n_shards``, never a task's).
 
 Defects are made *independent*: each damages exactly the rows the truth names and nothing else — a
 transaction and its lines carry at most one defect between them; a quantity change updates the header's item
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from retailsim import schema
 from retailsim.config import SimConfig
 from retailsim.errors import ConfigError
-from retailsim.generate.shards import TXN_ID_BLOCK
+from retailsim.generate.shards import TXN_ID_BLOCK, task_shards
 from retailsim.rng import stream
 from retailsim.storage.files import FileFormat, FileRecord, write_table
 
@@ -201,7 +201,7 @@ class DefectSpec:
 
 
 # --------------------------------------------------------------------------------------------------------
-# one table of one shard, loaded for editing
+# one table of one task, loaded for editing
 # --------------------------------------------------------------------------------------------------------
 
 
@@ -388,7 +388,7 @@ class Injector:
             np.char.add(np.char.add(cities.city.astype(str), "|"), cities.region.astype(str)).tolist()
         )
         self.regions = np.unique(cities.region.astype(str))
-        # state shared across shards (filled by the dimension pass)
+        # state shared across tasks (filled by the dimension pass)
         self.bad_stores: np.ndarray = np.zeros(0, np.int64)
         self.bad_products: np.ndarray = np.zeros(0, np.int64)
         self.opened_days: np.ndarray = np.full(1, -(10**9), np.int64)
@@ -626,8 +626,8 @@ class Injector:
                 pos = ed.append(new, ed.file[tmpl])
                 self.record(ed, pos, "product_id", "orphan_key", _txt(pa.array(bad)))
 
-    # ---------------------------------------------------------------- shards
-    def shard(self, s: int, cu: Editable | None, tx: Editable | None, li: Editable | None) -> None:
+    # ---------------------------------------------------------------- tasks (customers, transactions, lines)
+    def task(self, s: int, cu: Editable | None, tx: Editable | None, li: Editable | None) -> None:
         rng = stream(self.cfg.seed, "defects", s)
         bad_customers = np.zeros(0, np.int64)
         if cu is not None:
@@ -635,8 +635,10 @@ class Injector:
             self._customers(rng, cu, tx)
             bad_customers = cu.np("customer_id")[: cu.n0][cu.used[: cu.n0]]
         if tx is not None and li is not None:
-            self._transactions(rng, s, tx, li, cu, bad_customers)
-            self._lines(rng, s, tx, li)
+            # new keys go above every key of the task's files: into the id block of its last shard
+            last_shard = task_shards(self.cfg, s)[-1]
+            self._transactions(rng, last_shard, tx, li, cu, bad_customers)
+            self._lines(rng, last_shard, tx, li)
 
     def _customers(self, rng: np.random.Generator, cu: Editable, tx: Editable | None) -> None:
         ids = cu.np("customer_id")
@@ -1052,16 +1054,16 @@ def inject_defects(
     for ed in dims.values():
         out += ed.write()
 
-    def of_shard(table: str, s: int) -> list[FileRecord]:
+    def of_task(table: str, s: int) -> list[FileRecord]:
         suffix = f"part-{s:05d}."
         return [f for f in by_table.get(table, []) if Path(f.path).name.startswith(suffix)]
 
-    for s in range(config.n_shards):
+    for s in range(config.n_tasks):  # a task's files together: its customers, transactions and lines
         eds = {
-            t: Editable(t, root, of_shard(t, s), fmt) if of_shard(t, s) else None
+            t: Editable(t, root, of_task(t, s), fmt) if of_task(t, s) else None
             for t in ("customers", "transactions", "transaction_lines")
         }
-        inj.shard(s, eds["customers"], eds["transactions"], eds["transaction_lines"])
+        inj.task(s, eds["customers"], eds["transactions"], eds["transaction_lines"])
         for ed in eds.values():
             if ed is not None:
                 out += ed.write()

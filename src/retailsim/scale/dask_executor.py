@@ -1,6 +1,6 @@
-"""Run the generator's fixed shard tasks on a Dask cluster (dask.distributed).
+"""Run the generator's fixed tasks on a Dask cluster (dask.distributed).
 
-Each :class:`~retailsim.generate.shards.ShardTask` depends only on the config and its index and writes only its
+Each :class:`~retailsim.generate.shards.Task` depends only on the config and its index and writes only its
 own files, so running it as a Dask task — on a ``LocalCluster`` or on a real cluster — writes the same bytes as
 the local process pool, and a task that is run again (after a worker died, or as a retry after an error)
 simply rewrites the same files with the same bytes. The manifest is still written last by the client, so an
@@ -24,21 +24,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from retailsim.errors import RetailsimError
-from retailsim.generate.shards import ShardResult, ShardTask, run_task
+from retailsim.generate.shards import Task, TaskResult, run_task
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
 T = TypeVar("T")
 R = TypeVar("R")
-TaskFn = Callable[[ShardTask], ShardResult]
+TaskFn = Callable[[Task], TaskResult]
 
 DEFAULT_RETRIES = 3
 CONNECT_TIMEOUT_S = 20.0
 
 
 class DaskExecutorError(RetailsimError):
-    """Dask is missing, the scheduler cannot be reached, or a shard failed on every retry."""
+    """Dask is missing, the scheduler cannot be reached, or a task failed on every retry."""
 
 
 def _import_distributed() -> Any:
@@ -128,19 +128,19 @@ def _local_cluster(distributed: Any, workers: int, memory_limit: str | float | N
         )
 
 
-class ShardRunner:
-    """The function a Dask task runs: checks the worker sees the output folder, then runs the shard.
+class TaskRunner:
+    """The function a Dask task runs: checks the worker sees the output folder, then runs the task.
 
     Parameters
     ----------
     fn
-        The shard function (:func:`~retailsim.generate.shards.run_task`; tests wrap it to inject failures).
+        The task function (:func:`~retailsim.generate.shards.run_task`; tests wrap it to inject failures).
     """
 
     def __init__(self, fn: TaskFn = run_task) -> None:
         self.fn = fn
 
-    def __call__(self, task: ShardTask) -> ShardResult:
+    def __call__(self, task: Task) -> TaskResult:
         if not Path(task.out_dir).is_dir():
             raise DaskExecutorError(
                 f"worker on {socket.gethostname()} cannot see the output folder {task.out_dir}: Dask workers "
@@ -150,7 +150,7 @@ class ShardRunner:
 
 
 class DaskExecutor:
-    """Run shard tasks as Dask tasks; usable as ``executor=`` of :func:`retailsim.generate.runner.generate`.
+    """Run generator tasks as Dask tasks; usable as ``executor=`` of :func:`retailsim.generate.runner.generate`.
 
     Parameters
     ----------
@@ -168,7 +168,7 @@ class DaskExecutor:
     connect_timeout
         Seconds to wait for the scheduler (default :data:`CONNECT_TIMEOUT_S`).
     fn
-        The shard function (tests wrap :func:`~retailsim.generate.shards.run_task`).
+        The task function (tests wrap :func:`~retailsim.generate.shards.run_task`).
 
     Examples
     --------
@@ -196,7 +196,7 @@ class DaskExecutor:
         self.retries = retries
         self.memory_limit = memory_limit
         self.connect_timeout = CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout
-        self.runner = ShardRunner(fn)
+        self.runner = TaskRunner(fn)
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
 
@@ -251,19 +251,19 @@ class DaskExecutor:
         self.close()
 
     def using(self, fn: TaskFn) -> DaskExecutor:
-        """An executor on the same cluster and client that runs ``fn`` for each shard instead (a wrapper for
+        """An executor on the same cluster and client that runs ``fn`` for each task instead (a wrapper for
         instrumentation or fault injection); closing it is left to this one."""
         view = DaskExecutor.__new__(DaskExecutor)
         view.__dict__.update(self.__dict__)
-        view.runner = ShardRunner(fn)
+        view.runner = TaskRunner(fn)
         view._client = self.client
         view._cluster = None  # never shut down the owner's cluster
         return view
 
     # -- work ----------------------------------------------------------------------------------------------
-    def map_unordered(self, tasks: list[ShardTask]) -> Iterator[ShardResult]:
-        """Submit every shard, yield results as they complete (the generator's :class:`Executor` protocol)."""
-        keys = [f"retailsim-shard-{t.shard:+06d}-{uuid.uuid4().hex[:8]}" for t in tasks]
+    def map_unordered(self, tasks: list[Task]) -> Iterator[TaskResult]:
+        """Submit every task, yield results as they complete (the generator's :class:`Executor` protocol)."""
+        keys = [f"retailsim-task-{t.task:+06d}-{uuid.uuid4().hex[:8]}" for t in tasks]
         yield from self.map(self.runner, tasks, keys=keys)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], *, keys: list[str] | None = None) -> Iterator[R]:

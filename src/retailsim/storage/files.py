@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -37,7 +37,8 @@ def labels(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
 
 
 def serialise(table: pa.Table, fmt: FileFormat, table_name: str | None = None) -> bytes:
-    """The bytes of ``table`` as Parquet (zstd; dictionaries as :func:`parquet_dictionary` says) or CSV."""
+    """The bytes of ``table`` as Parquet (zstd; encodings and statistics as :func:`parquet_options` says) or
+    CSV."""
     sink = pa.BufferOutputStream()
     if fmt == "parquet":
         pq.write_table(
@@ -45,8 +46,7 @@ def serialise(table: pa.Table, fmt: FileFormat, table_name: str | None = None) -
             sink,
             compression="zstd",
             row_group_size=1_000_000,
-            write_statistics=True,
-            use_dictionary=parquet_dictionary(table, table_name),
+            **parquet_options(table, table_name),
         )
     else:
         # spreadsheet-friendly timestamps: whole seconds, no fraction
@@ -57,20 +57,37 @@ def serialise(table: pa.Table, fmt: FileFormat, table_name: str | None = None) -
     return sink.getvalue().to_pybytes()
 
 
-def parquet_dictionary(table: pa.Table, table_name: str | None) -> bool | list[str]:
-    """Which columns get a Parquet dictionary: those of :meth:`~retailsim.schema.TableSpec.dictionary_columns`
-    for a table of the schema (as Parquet leaf paths), every column otherwise."""
+class ParquetOptions(TypedDict):
+    use_dictionary: bool | list[str]
+    column_encoding: dict[str, str] | None
+    write_statistics: bool | list[str]
+
+
+def parquet_options(table: pa.Table, table_name: str | None) -> ParquetOptions:
+    """How each column is written (``pyarrow.parquet.write_table`` arguments). A table of the schema gets a
+    dictionary on :meth:`~retailsim.schema.TableSpec.dictionary_columns`, the
+    :meth:`~retailsim.schema.TableSpec.column_encodings` and statistics on
+    :meth:`~retailsim.schema.TableSpec.statistics_columns` (as Parquet leaf paths); any other table gets
+    pyarrow's defaults: a dictionary and statistics on every column."""
     spec = schema.TABLES.get(table_name) if table_name else None
     if spec is None or table.column_names != spec.column_names:
-        return True
-    keep = set(spec.dictionary_columns())
-    if len(keep) == len(spec.columns):
-        return True
-    return [
-        f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
-        for f in table.schema
-        if f.name in keep
-    ]
+        return {"use_dictionary": True, "column_encoding": None, "write_statistics": True}
+
+    def leaves(names: list[str]) -> bool | list[str]:
+        if len(names) == len(spec.columns):
+            return True
+        keep = set(names)
+        return [
+            f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
+            for f in table.schema
+            if f.name in keep
+        ]
+
+    return {
+        "use_dictionary": leaves(spec.dictionary_columns()),
+        "column_encoding": spec.column_encodings() or None,
+        "write_statistics": leaves(spec.statistics_columns()),
+    }
 
 
 def write_table(table: pa.Table, root: Path, relpath: str, table_name: str, fmt: FileFormat) -> FileRecord:
