@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -75,6 +76,7 @@ class DeptCDF:
 
     table: np.ndarray  # (n * W,) float64
     width: int
+    BLOCK: ClassVar[int] = 1 << 16  # lines searched together
 
     @classmethod
     def build(cls, pref: np.ndarray) -> DeptCDF:
@@ -87,15 +89,22 @@ class DeptCDF:
 
     def draw(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Department of shopper ``rows[j]`` for uniform ``u[j]`` (int32, or int64 for huge tables)."""
-        w = self.width
-        itype = np.int32 if len(self.table) < 2**31 else np.int64
-        base = rows.astype(itype) * itype(w) - 1
-        pos = np.zeros(len(rows), itype)
-        step = w // 2
-        while step:
-            pos += (u >= self.table[base + pos + step]) * itype(step)
-            step //= 2
-        return pos
+        w, table = self.width, self.table
+        itype = np.int32 if len(table) < 2**31 else np.int64
+        base = rows.astype(itype) * itype(w) - 1  # just before the row: "no entry <= u yet"
+        last = base.copy()  # the last entry known to be <= u
+        probe = np.empty(min(len(rows), self.BLOCK), itype)
+        # every step over one block of lines at a time: its temporaries stay in the CPU cache (~1.5x faster)
+        for a in range(0, len(rows), self.BLOCK):
+            lb, ub = last[a : a + self.BLOCK], u[a : a + self.BLOCK]
+            pb = probe[: len(lb)]
+            step = w // 2
+            while step:
+                np.add(lb, step, out=pb)
+                np.copyto(lb, pb, where=ub >= table[pb])
+                step //= 2
+        last -= base
+        return last
 
 
 NOT_DRAWN = -1
@@ -155,7 +164,9 @@ def draw_products(
     sub = prods.sub_table.draw(dept, u[1])
     prod = prods.prod_table.draw(sub, u[2])
     launched = prods.launch_day[prod] < 0 if day is None else prods.launch_day[prod] <= day
-    return np.where(launched, prod, prods.anchor[sub])
+    early = np.flatnonzero(~launched)  # few: only they need their subcategory's anchor
+    prod[early] = prods.anchor[sub[early]]
+    return prod
 
 
 @dataclass
