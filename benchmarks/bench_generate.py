@@ -15,7 +15,7 @@
 Goals: generator >= 0.5 x write-only limit at the same worker count (issue "Generator speed"); customers >=
 100 x the Faker loop (issue "Foundation").
 
-Usage: python benchmarks/bench_generate.py [--workers 1 2] [--customers 90000] [--repeat 3] [--skip-customers]
+Usage: python benchmarks/bench_generate.py [--workers 1 2] [--customers 90000] [--repeat 5] [--skip-customers]
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def main() -> None:
         "--customers", type=int, default=90_000, help="customers of the demo run (90,000: ~10M lines)"
     )
     ap.add_argument(
-        "--repeat", type=int, default=3, help="rounds per worker count (best time of each counts)"
+        "--repeat", type=int, default=5, help="rounds per worker count (best time of each counts)"
     )
     ap.add_argument("--skip-customers", action="store_true", help="Skip (b), the Faker comparison.")
     args = ap.parse_args()
