@@ -35,7 +35,6 @@ import csv
 import datetime as dt
 import gzip
 import io
-import itertools
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ from retailsim import schema
 from retailsim.errors import InputDataError, RetailsimError
 from retailsim.storage.atomic import staged_folder
 from retailsim.storage.dataset import Dataset
-from retailsim.storage.files import FileFormat, FileRecord, sha256_file, write_table
+from retailsim.storage.files import FileFormat, FileRecord, month_slices, sha256_file, write_table
 from retailsim.storage.manifest import build_manifest, write_manifest
 
 FIELDS: tuple[str, ...] = ("customer_id", "timestamp", "amount", "quantity", "product", "store", "txn_id")
@@ -556,14 +555,6 @@ def _arrow(con: duckdb.DuckDBPyConnection, spec: schema.TableSpec, sql: str, abs
     return pa.Table.from_arrays(arrays, schema=target)
 
 
-def _month_slices(ts: pa.ChunkedArray) -> list[tuple[str, int, int]]:
-    months = ts.to_numpy().astype("datetime64[M]")
-    if len(months) == 0:
-        return []
-    bounds = np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1, len(months)]
-    return [(str(months[a]), int(a), int(z)) for a, z in itertools.pairwise(bounds)]
-
-
 def _build_tables(
     con: duckdb.DuckDBPyConnection, cols: dict[str, str]
 ) -> tuple[dict[str, pa.Table], dict[str, list[str]]]:
@@ -652,7 +643,7 @@ def _write(tables: dict[str, pa.Table], root: Path, fmt: FileFormat) -> list[Fil
     line_pos = None
     if lines is not None:
         line_pos = np.searchsorted(txns.column("txn_id").to_numpy(), lines.column("txn_id").to_numpy())
-    for label, a, z in _month_slices(txns.column("txn_ts")):
+    for label, a, z in month_slices(txns.column("txn_ts")):
         files.append(
             write_table(txns.slice(a, z - a), root, f"transactions/month={label}/{part}", "transactions", fmt)
         )

@@ -20,7 +20,7 @@ from retailsim.generate.calendar import integrate, invert
 from retailsim.generate.population import Customers, build_customers, draw_traits, truth_table
 from retailsim.generate.world import World, build_world
 from retailsim.rng import stream
-from retailsim.storage.files import EXTENSIONS, FileFormat, FileRecord, labels, write_table
+from retailsim.storage.files import EXTENSIONS, FileFormat, FileRecord, labels, month_slices, write_table
 
 TXN_ID_BLOCK = 10_000_000_000  # txn_id = (shard + 1) * block + rank within the shard
 DIMENSIONS = -1  # the task index of the dimension tables
@@ -257,15 +257,13 @@ def _task_files(world: World, task: int, root: Path, fmt: FileFormat) -> Prepare
 
 def _months(data: ShardData) -> list[tuple[str, pa.Table, pa.Table]]:
     """``(YYYY-MM, transactions, lines)`` of each month of one shard (its rows are in time order)."""
-    months = data.transactions.column("txn_ts").to_numpy().astype("datetime64[M]")
-    bounds = np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1, len(months)]
     # lines follow their headers: a month's lines start where its first header's lines start
-    line_bounds = np.r_[0, np.cumsum(data.transactions.column("n_lines").to_numpy())][bounds]
-    out = []
-    for i in range(len(bounds) - 1):
-        a, z = bounds[i], bounds[i + 1]
-        if a == z:
-            continue
-        la, lz = line_bounds[i], line_bounds[i + 1]
-        out.append((str(months[a]), data.transactions.slice(a, z - a), data.lines.slice(la, lz - la)))
-    return out
+    line_start = np.r_[0, np.cumsum(data.transactions.column("n_lines").to_numpy())]
+    return [
+        (
+            label,
+            data.transactions.slice(a, z - a),
+            data.lines.slice(line_start[a], line_start[z] - line_start[a]),
+        )
+        for label, a, z in month_slices(data.transactions.column("txn_ts"))
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -34,6 +35,16 @@ def labels(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values, pa.string())).cast(
         pa.string()
     )
+
+
+def month_slices(ts: pa.Array | pa.ChunkedArray) -> list[tuple[str, int, int]]:
+    """``(YYYY-MM, start, stop)`` of each month's rows in time-ordered timestamps: the ``month=YYYY-MM``
+    partitions of a table."""
+    months = ts.to_numpy().astype("datetime64[M]")
+    if len(months) == 0:
+        return []
+    bounds = np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1, len(months)]
+    return [(str(months[a]), int(a), int(z)) for a, z in itertools.pairwise(bounds)]
 
 
 def serialise(table: pa.Table, fmt: FileFormat, table_name: str | None = None) -> bytes:
